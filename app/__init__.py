@@ -1,0 +1,1 @@
+"""The Percept application: command line, Qt UI and overlay drawing."""

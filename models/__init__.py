@@ -1,0 +1,1 @@
+"""Inference runtime, model registry, the stages that wrap models, and training."""
