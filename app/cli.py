@@ -1,0 +1,290 @@
+"""The ``percept`` command line (typer). User mistakes end as one line on stderr and a non-zero exit."""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pipeline.errors import PerceptError
+
+cli = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
+                  help="Percept: real-time RGB-D perception (pose, face, gaze, actions) on cameras and recordings.")
+log = logging.getLogger("percept")
+
+EXIT_USER_ERROR = 2
+EXIT_RUN_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.callback(invoke_without_command=True)
+def _main(ctx: typer.Context,
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what each part does.")) -> None:
+    _setup_logging(verbose)
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+@cli.command()
+def run(
+    source: Optional[str] = typer.Option(None, "--source", "-s", help="Camera, file, folder or kind "
+                                         "(auto, synthetic, webcam:0, realsense, video:F, images:D). Default: auto."),
+    graph: Optional[str] = typer.Option(None, "--graph", "-g", help="Graph YAML (default: assets/graphs/default.yaml)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="live (drop frames, low latency) or offline "
+                                       "(lossless). Default: live for cameras, offline for files."),
+    headless: bool = typer.Option(False, "--headless", help="No window: write results to --out."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: runs/<time>)."),
+    plugin: list[str] = typer.Option([], "--plugin", help="Extra stage class as module:Class (repeatable)."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after N frames."),
+    max_in_flight: Optional[int] = typer.Option(None, "--max-in-flight", min=1, help="Frames in the graph at once."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | tensorrt for model stages."),
+    video: bool = typer.Option(True, "--video/--no-video", help="Write annotated.mp4."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for files."),
+) -> None:
+    """Run a graph over a source; headless writes results.jsonl, annotated.mp4 and metrics.json."""
+    from app.runner import check_out_dir, prepare, write_metrics
+
+    setup = prepare(source, graph, mode, plugin)
+    if not headless:
+        ui = _try_ui()
+        if ui is not None:
+            raise typer.Exit(ui(setup, device))
+        typer.echo("note: no display or no desktop UI available; running headless", err=True)
+    out = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    check_out_dir(out)
+    raise typer.Exit(_run_headless(setup, out, max_frames, max_in_flight, device, video, progress, write_metrics))
+
+
+def _try_ui():
+    """The Qt UI's entry point when a display exists and the UI module is present."""
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return None
+    try:
+        module = importlib.import_module("app.ui")
+    except ModuleNotFoundError as exc:
+        if exc.name == "app.ui":
+            return None
+        raise
+    return getattr(module, "run_ui", None)
+
+
+def _run_headless(setup, out: Path, max_frames, max_in_flight, device, video, progress, write_metrics) -> int:
+    from tqdm import tqdm
+
+    from app.overlay import OverlayRenderer
+    from pipeline.scheduler import RunOptions, Scheduler
+    from pipeline.sinks import JsonlSink, VideoSink
+
+    graph = setup.build_graph()
+    sinks = [JsonlSink(out / "results.jsonl")]
+    if video:
+        sinks.append(VideoSink(out / "annotated.mp4", OverlayRenderer()))
+    scheduler = Scheduler(graph, RunOptions(mode=setup.mode, max_in_flight=max_in_flight,
+                                            max_frames=max_frames, device=device))
+    bar = {"tqdm": None}
+
+    def on_result(packet) -> None:
+        if not progress:
+            return
+        if bar["tqdm"] is None:
+            total = setup.source.frame_count
+            if max_frames:
+                total = min(total, max_frames) if total else max_frames
+            bar["tqdm"] = tqdm(total=total, unit="frame", desc=setup.source.name[:30], dynamic_ncols=True,
+                               file=sys.stderr, disable=None)
+        bar["tqdm"].update(1)
+
+    try:
+        report = scheduler.run(setup.source, sinks, on_result)
+    finally:
+        if bar["tqdm"] is not None:
+            bar["tqdm"].close()
+    metrics = out / "metrics.json"
+    write_metrics(metrics, report.to_dict(), {"graph": str(setup.graph_path), "outputs": {
+        "results": str(out / "results.jsonl"), "video": str(out / "annotated.mp4") if video else None}})
+    summary = (f"{report.frames_done} frames in {report.wall_s:.1f} s ({report.fps:.1f} fps), "
+               f"{report.drops} dropped, mode {setup.mode}; results in {out}/")
+    typer.echo(summary, err=True)
+    if report.ended_by in ("source_error", "stage_error"):
+        typer.echo(f"error: {report.error}", err=True)
+        return EXIT_RUN_FAILED
+    if report.ended_by == "interrupted":
+        typer.echo("interrupted: results written so far are complete", err=True)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+@cli.command()
+def bench(
+    source: str = typer.Option("synthetic:640x480", "--source", "-s", help="Source spec (frames are preloaded)."),
+    graph: str = typer.Option("bench", "--graph", "-g", help="Graph YAML or the name of a shipped graph."),
+    frames: int = typer.Option(300, "--frames", "-n", min=1, help="Frames to process."),
+    mode: str = typer.Option("offline", "--mode", help="offline (throughput) or live (latency, drops)."),
+    compare_sequential: bool = typer.Option(False, "--compare-sequential",
+                                            help="Also run the stages as a plain one-thread loop; report speed-up."),
+    max_in_flight: Optional[int] = typer.Option(None, "--max-in-flight", min=1),
+    rate: Optional[float] = typer.Option(None, "--rate", min=0.1, help="Pace the source at this many frames/s "
+                                         "like a camera (live mode default: 3x the graph's sequential rate)."),
+    device: str = typer.Option("auto", "--device"),
+    plugin: list[str] = typer.Option([], "--plugin"),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Throughput and per-stage / end-to-end latency percentiles of a graph."""
+    from app.bench import bench as run_bench
+    from app.bench import preload
+    from app.runner import prepare
+
+    setup = prepare(source, graph, mode, plugin)
+    loaded = preload(setup.source, frames)
+    if mode == "live" and rate is None:
+        from app.bench import run_sequential
+
+        probe = run_sequential(setup.graph_config, loaded[:30], min(30, frames), device)
+        rate = round(3 * probe.fps, 1)  # a camera clearly faster than the graph
+    result = run_bench(setup.graph_config, loaded, frames, mode, compare_sequential, max_in_flight, device, rate)
+    result["graph"] = str(setup.graph_path)
+    result["source"] = setup.source.name
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    p = result["pipelined"]
+    paced = f", source paced at {rate} frames/s" if rate else ""
+    typer.echo(f"graph {setup.graph_path.name} on {setup.source.name}, {result['frames']} frames "
+               f"{result['frame_size'][0]}x{result['frame_size'][1]}, mode {mode}{paced}")
+    typer.echo(f"pipelined: {p['fps']:.1f} frames/s, end-to-end p50 {p['end_to_end_ms']['p50']} ms "
+               f"p95 {p['end_to_end_ms']['p95']} ms p99 {p['end_to_end_ms']['p99']} ms, drops {p['drops']}, "
+               f"max in flight {p['max_in_flight']}")
+    for name, s in p["stages"].items():
+        lat = s["latency_ms"]
+        typer.echo(f"  {name:<16} p50 {lat['p50']} ms  p95 {lat['p95']} ms  p99 {lat['p99']} ms  "
+                   f"queue max {s['queue_depth']['max']}  errors {s['errors']}")
+    typer.echo(f"sum of stage medians {result['sum_stage_p50_ms']} ms")
+    if "sequential" in result:
+        typer.echo(f"sequential: {result['sequential']['fps']:.1f} frames/s -> speed-up x{result['speedup']}")
+
+
+@cli.command()
+def devices(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List cameras: RealSense devices and OpenCV webcams."""
+    from pipeline.devices import list_devices
+
+    found = list_devices()
+    if as_json:
+        typer.echo(json.dumps([d if isinstance(d, dict) else d.to_dict() for d in found], indent=2))
+        return
+    if not found:
+        typer.echo("no cameras found (RealSense or webcam); use --source FILE or --source synthetic")
+        return
+    for d in found:
+        info = d if isinstance(d, dict) else d.to_dict()
+        typer.echo("  ".join(f"{k}={v}" for k, v in info.items() if k != "profiles"))
+
+
+@cli.command()
+def record(
+    source: str = typer.Option(..., "--source", "-s", help="Any source spec."),
+    out: Path = typer.Option(..., "--out", "-o", help="FILE.db3 (RealSense recording) or a new folder."),
+    frames: Optional[int] = typer.Option(None, "--frames", "-n", min=1, help="Stop after N frames."),
+) -> None:
+    """Write a replayable RGB-D recording (.db3 for the realsense source, or an images folder)."""
+    from pipeline.sources import open_source
+
+    src = open_source(source)
+    if out.suffix.lower() in (".db3", ".bag"):
+        from pipeline.recording import write_recording
+
+        def packets():
+            with src:
+                n = 0
+                while frames is None or n < frames:
+                    p = src.read()
+                    if p is None:
+                        return
+                    n += 1
+                    yield p
+
+        stats = write_recording(packets(), out, fps=None)
+        typer.echo(f"recorded to {out}: {stats}")
+        return
+    from pipeline.sinks.images_folder import ImagesFolderSink
+
+    sink = ImagesFolderSink(out)
+    with src:
+        sink.open(src.describe())
+        try:
+            while frames is None or sink.frames < frames:
+                p = src.read()
+                if p is None:
+                    break
+                sink.write(p)
+        finally:
+            sink.close()
+    typer.echo(f"recorded {sink.frames} frames to {out}/ (replay with --source {out})")
+
+
+@cli.command()
+def stages() -> None:
+    """List stage types (built-in and plugins) with their inputs, outputs and parameters."""
+    from app.runner import load_builtin_stages
+    from pipeline.registry import stage_types
+
+    load_builtin_stages()
+    for name, cls in stage_types().items():
+        params = ", ".join(cls.Params.model_fields) or "-"
+        typer.echo(f"{name:<18} in: {', '.join(cls.inputs) or '-'}  out: {', '.join(cls.outputs) or '-'}  "
+                   f"params: {params}")
+
+
+def _mount_command_groups() -> None:
+    from app.commands import COMMAND_MODULES
+
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        cli.add_typer(module.app, name=module.NAME)
+
+
+_mount_command_groups()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: PerceptError -> one line + exit 2; Ctrl-C -> exit 130."""
+    try:
+        cli(args=argv, standalone_mode=False)
+    except PerceptError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return EXIT_USER_ERROR
+    except typer.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return EXIT_INTERRUPTED
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The one overlay renderer: boxes, track ids, skeletons, 3D distance, actions, faces, stage errors.
+
+Used by the annotated-video sink and by the Qt UI, so what users see live and in files is the same drawing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipeline.packet import FramePacket
+from pipeline.results import COCO17_EDGES, Detections, Persons
+
+_PALETTE = np.array([
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
+], dtype=np.uint8)
+
+
+def color_for(track_id: int) -> tuple[int, int, int]:
+    c = _PALETTE[track_id % len(_PALETTE)] if track_id >= 0 else np.array((200, 200, 200))
+    return int(c[0]), int(c[1]), int(c[2])
+
+
+@dataclass
+class OverlayStyle:
+    keypoint_threshold: float = 0.3
+    thickness: int = 2
+    font_scale: float = 0.5
+    show_depth_inset: bool = True
+
+
+class OverlayRenderer:
+    """``render(packet) -> RGB uint8 image`` with the packet's results drawn on a copy of its colour image."""
+
+    def __init__(self, style: OverlayStyle | None = None) -> None:
+        self.style = style or OverlayStyle()
+
+    def __call__(self, packet: FramePacket) -> np.ndarray:
+        return self.render(packet)
+
+    def render(self, packet: FramePacket) -> np.ndarray:
+        image = packet.color.copy()
+        scale = max(image.shape[0], image.shape[1]) / 1000.0
+        thickness = max(1, round(self.style.thickness * max(scale, 0.6)))
+        font = self.style.font_scale * max(scale, 0.6)
+        if self.style.show_depth_inset and packet.depth is not None:
+            self._depth_inset(image, packet)
+        objects = packet.get("objects")
+        if isinstance(objects, Detections):
+            self._objects(image, objects, thickness, font)
+        persons = packet.get("persons")
+        if isinstance(persons, Persons):
+            self._persons(image, persons, thickness, font)
+        if packet.errors:
+            text = f"{len(packet.errors)} error(s): {packet.errors[0].get('stage')}"
+            _label(image, text, (5, image.shape[0] - 8), (255, 80, 80), font)
+        return image
+
+    def _depth_inset(self, image: np.ndarray, packet: FramePacket) -> None:
+        h, w = image.shape[:2]
+        iw, ih = w // 5, h // 5
+        if iw < 16 or ih < 16:
+            return
+        metres = packet.depth_metres()
+        valid = metres > 0
+        norm = np.zeros(metres.shape, np.uint8)
+        if valid.any():
+            lo, hi = np.percentile(metres[valid], [2, 98])
+            norm = np.clip((metres - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
+            norm[~valid] = 0
+        colored = cv2.applyColorMap(cv2.resize(norm, (iw, ih), interpolation=cv2.INTER_NEAREST), cv2.COLORMAP_TURBO)
+        image[h - ih - 4:h - 4, w - iw - 4:w - 4] = colored[..., ::-1]
+
+    def _objects(self, image: np.ndarray, objects: Detections, thickness: int, font: float) -> None:
+        for det in objects.to_json():
+            x1, y1, x2, y2 = (int(round(v)) for v in det["bbox"])
+            color = color_for(det["class_id"])
+            cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
+            _label(image, f"{det['label']} {det['score']:.2f}", (x1, max(12, y1 - 4)), color, font)
+
+    def _persons(self, image: np.ndarray, persons: Persons, thickness: int, font: float) -> None:
+        names = persons.keypoint_names
+        index = {n: i for i, n in enumerate(names)}
+        edges = [(index[a], index[b]) for a, b in COCO17_EDGES if a in index and b in index]
+        thr = self.style.keypoint_threshold
+        for i in range(len(persons)):
+            tid = int(persons.track_ids[i])
+            color = color_for(tid)
+            x1, y1, x2, y2 = (int(round(v)) for v in persons.boxes[i])
+            cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
+            parts = [f"#{tid}" if tid >= 0 else "person", f"{persons.scores[i]:.2f}"]
+            if persons.positions_3d is not None and np.all(np.isfinite(persons.positions_3d[i])):
+                parts.append(f"{float(np.linalg.norm(persons.positions_3d[i])):.2f} m")
+            _label(image, " ".join(parts), (x1, max(12, y1 - 4)), color, font)
+            if persons.action_probs is not None:
+                p = persons.action_probs[i]
+                best = int(np.argmax(p))
+                _label(image, f"{persons.action_labels[best]} {p[best]:.2f}", (x1, min(image.shape[0] - 4, y2 + 14)),
+                       color, font)
+            if persons.keypoints is None:
+                continue
+            kp = persons.keypoints[i]
+            for a, b in edges:
+                if kp[a, 2] >= thr and kp[b, 2] >= thr:
+                    cv2.line(image, _pt(kp[a]), _pt(kp[b]), color, thickness, cv2.LINE_AA)
+            for j in range(len(names)):
+                if kp[j, 2] >= thr:
+                    cv2.circle(image, _pt(kp[j]), thickness + 1, (255, 255, 255), -1, cv2.LINE_AA)
+
+
+def _pt(row: np.ndarray) -> tuple[int, int]:
+    return int(round(float(row[0]))), int(round(float(row[1])))
+
+
+def _label(image: np.ndarray, text: str, origin: tuple[int, int], color, font: float) -> None:
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
+    x, y = origin
+    cv2.rectangle(image, (x, y - th - base), (x + tw + 2, y + base - 1), color, -1)
+    luminance = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
+    ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
+    cv2.putText(image, text, (x + 1, y - 1), cv2.FONT_HERSHEY_SIMPLEX, font, ink, 1, cv2.LINE_AA)

@@ -1,0 +1,215 @@
+"""Graph description (YAML or Python), validation, and dependency resolution.
+
+Dependencies are inferred from the keys stages declare: a stage waits for the last earlier stage that writes each
+key it reads, and a stage that writes a key waits for every earlier stage that reads or writes it (so a branch
+never sees a result from a later stage). ``after`` adds explicit edges. Everything is checked before anything
+starts, and every problem is reported in one line that names the stage and the valid choices.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.errors import ConfigError
+from pipeline.registry import get_stage_type
+from pipeline.stage import Stage
+
+SOURCE_KEYS = ("color", "depth")
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    workers: int | None = Field(default=None, ge=1, le=64)
+    on_error: Literal["skip", "stop"] = "skip"
+    after: list[str] = Field(default_factory=list)
+
+
+class GraphConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["live", "offline"] | None = None
+    max_in_flight: int | None = Field(default=None, ge=1, le=256)
+    stages: list[StageConfig] = Field(default_factory=list)
+
+
+@dataclass
+class Node:
+    """A stage placed in a graph."""
+
+    name: str
+    stage: Stage
+    workers: int = 1
+    on_error: str = "skip"
+    after: tuple[str, ...] = ()
+    parents: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+
+    @property
+    def ordered(self) -> bool:
+        """Stateful stages see frames strictly in order, one at a time."""
+        return not type(self.stage).stateless or self.workers == 1
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {loc!r}"
+    return f"{loc}: {err['msg']}" if loc else err["msg"]
+
+
+def load_graph_config(path: str | Path) -> GraphConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"graph file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"graph file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    return parse_graph_config(raw or {}, str(path))
+
+
+def parse_graph_config(raw: Any, where: str = "graph") -> GraphConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping with 'stages', got {type(raw).__name__}")
+    stages = raw.get("stages", [])
+    if not isinstance(stages, list):
+        raise ConfigError(f"{where}: 'stages' must be a list")
+    for i, st in enumerate(stages):
+        if not isinstance(st, dict):
+            raise ConfigError(f"{where}: stage #{i + 1} must be a mapping with name and type")
+        label = st.get("name") or f"#{i + 1}"
+        try:
+            StageConfig.model_validate(st)
+        except ValidationError as exc:
+            valid = ", ".join(StageConfig.model_fields)
+            raise ConfigError(f"{where}: stage {label!r}: {_first_error(exc)} (valid keys: {valid})") from exc
+    try:
+        return GraphConfig.model_validate(raw)
+    except ValidationError as exc:
+        valid = ", ".join(GraphConfig.model_fields)
+        raise ConfigError(f"{where}: {_first_error(exc)} (valid keys: {valid})") from exc
+
+
+def instantiate_stage(cfg: StageConfig) -> Stage:
+    cls = get_stage_type(cfg.type, where=f"stage {cfg.name!r}")
+    try:
+        params = cls.Params.model_validate(cfg.params)
+    except ValidationError as exc:
+        valid = ", ".join(cls.Params.model_fields) or "(none)"
+        raise ConfigError(
+            f"stage {cfg.name!r} ({cfg.type}): {_first_error(exc)} (valid parameters: {valid})") from exc
+    return cls(params)
+
+
+class Graph:
+    """Validated stages with their dependency edges, in a topological order."""
+
+    def __init__(self, nodes: list[Node], mode: str | None = None, max_in_flight: int | None = None) -> None:
+        self.mode = mode
+        self.max_in_flight = max_in_flight
+        self.nodes: dict[str, Node] = {}
+        for node in nodes:
+            if node.name in self.nodes:
+                raise ConfigError(f"stage name {node.name!r} is used twice; stage names must be unique")
+            if node.workers > 1 and not type(node.stage).stateless:
+                raise ConfigError(f"stage {node.name!r}: workers > 1 needs a stateless stage type "
+                                  f"({type(node.stage).type_name or type(node.stage).__name__} keeps state)")
+            self.nodes[node.name] = node
+        self._resolve_edges(nodes)
+        self.order = self._topological_order()
+
+    @classmethod
+    def from_config(cls, config: GraphConfig) -> "Graph":
+        nodes = []
+        for sc in config.stages:
+            stage = instantiate_stage(sc)
+            default_workers = 2 if type(stage).stateless else 1
+            nodes.append(Node(sc.name, stage, sc.workers or default_workers, sc.on_error, tuple(sc.after)))
+        return cls(nodes, config.mode, config.max_in_flight)
+
+    @classmethod
+    def from_stages(cls, stages: list[Stage | tuple[str, Stage]], mode: str | None = None) -> "Graph":
+        """Build from Python: stages in order, optionally as (name, stage) pairs."""
+        nodes = []
+        for i, item in enumerate(stages):
+            name, stage = item if isinstance(item, tuple) else (f"{type(item).type_name or 'stage'}{i}", item)
+            nodes.append(Node(name, stage))
+        return cls(nodes, mode)
+
+    def _resolve_edges(self, nodes: list[Node]) -> None:
+        last_writer: dict[str, str] = {}
+        readers_since_write: dict[str, list[str]] = {}
+        for node in nodes:
+            stage = node.stage
+            deps: list[str] = []
+            for key in stage.inputs:
+                if key in SOURCE_KEYS:
+                    continue
+                if key not in last_writer:
+                    producers = sorted({n.name for n in nodes if key in n.stage.outputs})
+                    hint = (f"; stages that produce it: {', '.join(producers)} (move one before {node.name!r})"
+                            if producers else "; no stage in this graph produces it")
+                    raise ConfigError(f"stage {node.name!r} needs input {key!r} which no earlier stage "
+                                      f"produces{hint}")
+                deps.append(last_writer[key])
+            for key in stage.optional_inputs:
+                if key in last_writer:
+                    deps.append(last_writer[key])
+            for key in stage.outputs:
+                if key in SOURCE_KEYS:
+                    raise ConfigError(f"stage {node.name!r} may not output {key!r}: it is provided by the source")
+                if key in last_writer:
+                    deps.append(last_writer[key])
+                deps.extend(readers_since_write.get(key, []))
+            for name in node.after:
+                if name not in self.nodes:
+                    raise ConfigError(f"stage {node.name!r}: 'after' names unknown stage {name!r}; "
+                                      f"stages: {', '.join(self.nodes)}")
+                deps.append(name)
+            node.parents = sorted(set(d for d in deps if d != node.name))
+            for key in (*stage.inputs, *stage.optional_inputs):
+                readers_since_write.setdefault(key, []).append(node.name)
+            for key in stage.outputs:
+                last_writer[key] = node.name
+                readers_since_write[key] = []
+        for node in nodes:
+            for parent in node.parents:
+                self.nodes[parent].children.append(node.name)
+
+    def _topological_order(self) -> list[str]:
+        indegree = {name: len(n.parents) for name, n in self.nodes.items()}
+        ready = [name for name, d in indegree.items() if d == 0]
+        order: list[str] = []
+        while ready:
+            name = ready.pop(0)
+            order.append(name)
+            for child in self.nodes[name].children:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    ready.append(child)
+        if len(order) != len(self.nodes):
+            stuck = [n for n in self.nodes if n not in order]
+            raise ConfigError(f"graph has a cycle through stage(s) {', '.join(stuck)}; check their 'after' lists")
+        return order
+
+    @property
+    def roots(self) -> list[str]:
+        return [n for n in self.order if not self.nodes[n].parents]
+
+    @property
+    def leaves(self) -> list[str]:
+        return [n for n in self.order if not self.nodes[n].children]
+
+    def outputs(self) -> set[str]:
+        return {k for n in self.nodes.values() for k in n.stage.outputs}
