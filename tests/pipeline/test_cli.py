@@ -190,3 +190,17 @@ def test_offline_real_video_one_line_per_decoded_frame(tmp_path, clip):
     assert all(r["source_name"] == clip for r in records)
     ts = [r["timestamp"] for r in records]
     assert ts == sorted(ts)
+
+
+def test_auto_source_without_camera_plays_the_bundled_sample(tmp_path):
+    from pipeline.sources.auto import choose_source_spec
+
+    spec, reason = choose_source_spec()
+    if spec.kind != "images":
+        pytest.skip(f"a camera is present here ({reason})")
+    out = tmp_path / "o"
+    proc = percept("run", "--graph", "bench", "--headless", "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "bundled RGB-D sample" in proc.stderr
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 45 and records[0]["depth_valid"] > 0.9
