@@ -128,7 +128,9 @@ class Scheduler:
         roots = self.graph.roots
         if not roots:
             self._deliver_to_sink(packet)
+        now = time.perf_counter()
         for name in roots:
+            packet.__dict__.setdefault("_queued_at", {})[name] = now
             self.metrics[name].queue_depth.append(self.inlets[name].put(packet))
 
     def _take_index(self, packet: FramePacket) -> None:
@@ -194,7 +196,7 @@ class Scheduler:
                 self._flow.notify_all()
 
     # ----- workers ------------------------------------------------------------------------------------------
-    def _worker(self, node: Node, context_error: list) -> None:
+    def _worker(self, node: Node) -> None:
         inlet = self.inlets[node.name]
         stage = node.stage
         metrics = self.metrics[node.name]
@@ -287,7 +289,7 @@ class Scheduler:
             for name in self.graph.order:
                 node = self.graph.nodes[name]
                 for w in range(node.workers):
-                    t = threading.Thread(target=self._worker, args=(node, []), name=f"{name}-{w}", daemon=True)
+                    t = threading.Thread(target=self._worker, args=(node,), name=f"{name}-{w}", daemon=True)
                     t.start()
                     self._threads.append(t)
             t0 = time.perf_counter()
