@@ -112,6 +112,7 @@ class Persons:
     positions_3d: np.ndarray | None = None
     action_probs: np.ndarray | None = None
     action_labels: tuple[str, ...] = ()
+    action_future: np.ndarray | None = None  # (n, S, C) anticipated probabilities of the next S steps
 
     def __post_init__(self) -> None:
         boxes = _as_array(self.boxes, np.float32, (4,), "boxes", None)
@@ -139,6 +140,11 @@ class Persons:
             if c == 0:
                 raise ValueError("action_probs given without action_labels")
             set_("action_probs", _as_array(self.action_probs, np.float32, (c,), "action_probs", n))
+            if self.action_future is not None:
+                fut = np.asarray(self.action_future, np.float32)
+                if fut.ndim != 3 or fut.shape[0] != n or fut.shape[2] != c:
+                    raise ValueError(f"action_future must have shape (n, S, {c}), got {fut.shape}")
+                set_("action_future", fut)
 
     @classmethod
     def empty(cls) -> "Persons":
@@ -156,7 +162,7 @@ class Persons:
             self, boxes=self.boxes[index], scores=self.scores[index], track_ids=self.track_ids[index],
             keypoints=pick(self.keypoints), keypoints_3d=pick(self.keypoints_3d),
             keypoints_3d_conf=pick(self.keypoints_3d_conf), positions_3d=pick(self.positions_3d),
-            action_probs=pick(self.action_probs),
+            action_probs=pick(self.action_probs), action_future=pick(self.action_future),
         )
 
     def keypoint_index(self, name: str) -> int:
@@ -186,5 +192,9 @@ class Persons:
                 best = int(np.argmax(p))
                 rec["action"] = {"label": self.action_labels[best], "score": round(float(p[best]), 4),
                                  "scores": {lab: round(float(v), 4) for lab, v in zip(self.action_labels, p)}}
+                if self.action_future is not None:
+                    rec["action"]["anticipated"] = [
+                        {"label": self.action_labels[int(np.argmax(q))], "score": round(float(np.max(q)), 4)}
+                        for q in self.action_future[i]]
             out.append(rec)
         return out

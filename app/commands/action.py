@@ -1,0 +1,120 @@
+"""`percept action ...`: train, evaluate, export and benchmark online action models."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+NAME = "action"
+app = typer.Typer(help="Online action detection: train, eval, export, bench, demo data.", no_args_is_help=True)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., "--data", help="Dataset folder (features/, targets/, classes.json, split.json)."),
+    model: str = typer.Option("oadtr", "--model", help="trn | oadtr | mlp"),
+    size: str = typer.Option("lite", "--size", help="paper | lite"),
+    out: Path = typer.Option(..., "--out", help="Checkpoint folder (safetensors + JSON)."),
+    epochs: int = typer.Option(20, "--epochs", min=1),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    lr: float = typer.Option(1e-3, "--lr"),
+    window: Optional[int] = typer.Option(None, "--window", min=1, help="Override the size's window length."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (mixed precision on CUDA)"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --out."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Train TRN, OadTR or the per-frame MLP on a THUMOS/TVSeries-layout feature dataset."""
+    from models.action.data import load_dataset
+    from models.action.train import TrainOptions, train as run_train
+    from pipeline.errors import PerceptError
+
+    if model not in ("trn", "oadtr", "mlp"):
+        raise PerceptError(f"--model must be trn, oadtr or mlp, got {model!r}")
+    if size not in ("paper", "lite"):
+        raise PerceptError(f"--size must be paper or lite, got {size!r}")
+    dataset = load_dataset(data, splits=("train",))
+    feature = json.loads((data / "feature.json").read_text()) if (data / "feature.json").is_file() else {}
+    result = run_train(dataset, out, TrainOptions(model=model, size=size, epochs=epochs, batch_size=batch_size,
+                                                  lr=lr, seed=seed, device=device, window=window, resume=resume,
+                                                  progress=progress), feature=feature)
+    last = result["history"][-1]["loss"] if result["history"] else None
+    typer.echo(f"trained {model}-{size} on {result['device']}: final loss {last}; checkpoint in {out}/")
+
+
+@app.command("eval")
+def evaluate(
+    data: Path = typer.Option(..., "--data"),
+    ckpt: Path = typer.Option(..., "--ckpt"),
+    device: str = typer.Option("auto", "--device"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Per-frame mAP (THUMOS'14 protocol) and mcAP (TVSeries protocol) on the test split."""
+    from models.action.evaluate import evaluate as run_eval
+
+    result = run_eval(data, ckpt, device)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"{result['model']}-{result['size']}: mAP {result['mAP']:.4f}  mcAP {result['mcAP']:.4f} "
+               f"over {result['frames']} frames of {result['videos']} videos")
+    for name, ap in result["per_class_AP"].items():
+        typer.echo(f"  {name:<16} AP {ap:.4f}  cAP {result['per_class_cAP'][name]:.4f}")
+
+
+@app.command()
+def export(
+    ckpt: Path = typer.Option(..., "--ckpt"),
+    out: Path = typer.Option(..., "--out", help="FILE.onnx"),
+) -> None:
+    """Export the streaming step to ONNX (OadTR/MLP: window -> probabilities; TRN: step with state in/out)."""
+    from models.action.checkpoint import load_model
+    from models.action.export import export_onnx
+
+    cfg, model = load_model(ckpt)
+    export_onnx(model, cfg, out)
+    typer.echo(f"exported {cfg.kind}-{cfg.size} streaming step to {out}")
+
+
+@app.command()
+def bench(
+    model: str = typer.Option("oadtr", "--model"),
+    size: str = typer.Option("lite", "--size"),
+    tracks: int = typer.Option(8, "--tracks", min=1),
+    steps: int = typer.Option(200, "--steps", min=10),
+    device: str = typer.Option("cpu", "--device"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch intra-op threads"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Time one streaming step for N tracks at once (skeleton features)."""
+    from models.action.bench import bench_streaming
+
+    result = bench_streaming(model, size, tracks, steps, device, threads)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(f"{model}-{size} on {result['device']}: {tracks} tracks per step, median {result['p50_ms']:.3f} ms, "
+               f"p95 {result['p95_ms']:.3f} ms ({result['parameters']:,} parameters)")
+
+
+@app.command("make-demo-data")
+def make_demo_data(
+    out: Path = typer.Option(..., "--out"),
+    train_videos: int = typer.Option(160, "--train-videos", min=1),
+    test_videos: int = typer.Option(40, "--test-videos", min=1),
+    seconds: float = typer.Option(30.0, "--seconds", min=2.0),
+    seed: int = typer.Option(0, "--seed"),
+    positions_only: bool = typer.Option(False, "--positions-only", help="No velocity features."),
+) -> None:
+    """Write procedurally generated labelled skeleton motion in the THUMOS feature layout."""
+    from models.action.data import save_dataset
+    from models.action.synth import generate_dataset
+
+    classes, videos = generate_dataset(train_videos, test_videos, seed, seconds, positions_only=positions_only)
+    save_dataset(out, classes, videos)
+    if not positions_only:
+        (out / "feature.json").write_text(json.dumps({"type": "skeleton", "keypoints": "coco17"}))
+    frames = sum(len(v.features) for vs in videos.values() for v in vs)
+    typer.echo(f"wrote {train_videos}+{test_videos} videos ({frames} frames, {len(classes)} classes) to {out}/")

@@ -1,0 +1,136 @@
+"""Training on a THUMOS-layout dataset: seeded, resumable, CPU or CUDA (mixed precision on CUDA)."""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from models.action.checkpoint import load_train_state, save_model, save_train_state
+from models.action.config import ActionModelConfig
+from models.action.data import ActionDataset, WindowSampler
+from models.action.nets import build_model
+from pipeline.errors import PerceptError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainOptions:
+    model: str = "oadtr"
+    size: str = "lite"
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    device: str = "auto"
+    window: int | None = None  # overrides the size's window
+    stride: int | None = None
+    future_weight: float = 0.5
+    progress: bool = True
+    resume: bool = False
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise PerceptError("--device cuda was asked for but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _soft_ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against (possibly multi-hot) frame targets, normalised per frame."""
+    targets = targets / targets.sum(dim=-1, keepdim=True).clamp_min(1e-6)
+    return -(targets * F.log_softmax(logits.float(), dim=-1)).sum(dim=-1).mean()
+
+
+def train(dataset: ActionDataset, out: Path, options: TrainOptions, feature: dict | None = None) -> dict:
+    """Train and write a checkpoint folder; returns the training history."""
+    device = pick_device(options.device)
+    out = Path(out)
+    resuming = options.resume and (out / "train_state.json").is_file()
+    if resuming:
+        cfg = ActionModelConfig.load(out / "config.json")
+    else:
+        overrides = {"window": options.window} if options.window else {}
+        cfg = ActionModelConfig.create(options.model, options.size, dataset.feature_dim, dataset.classes,
+                                       feature=feature or {}, **overrides)
+    seed_everything(options.seed)
+    model = build_model(cfg).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+    start_epoch, history = 0, []
+    if resuming:
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(out / "model.safetensors"), device=str(device)))
+        info = load_train_state(out, optimizer)
+        start_epoch, history = info["epoch"], info["history"]
+        log.info("resuming %s at epoch %d", out, start_epoch)
+    window = cfg.window if cfg.kind != "mlp" else 1
+    sampler = WindowSampler(dataset.train, window, cfg.future_steps if cfg.kind != "mlp" else 0)
+    # TRN trains every step of a window, so its windows start every quarter window; OadTR and the MLP train the last
+    # step of each window, so every frame ends one window per epoch.
+    stride = options.stride or (max(1, window // 4) if cfg.kind == "trn" else 1)
+    n = (len(sampler) + stride - 1) // stride
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    from tqdm import tqdm
+
+    total_steps = (options.epochs - start_epoch) * ((n + options.batch_size - 1) // options.batch_size)
+    bar = tqdm(total=total_steps, desc=f"train {cfg.kind}-{cfg.size}", unit="step", disable=not options.progress)
+    for epoch in range(start_epoch, options.epochs):
+        # per-epoch seeds (shuffle and dropout): a resumed run continues exactly as an uninterrupted one
+        rng = np.random.default_rng(options.seed * 1000 + epoch)
+        torch.manual_seed(options.seed * 1000 + epoch)
+        ends = sampler.ends[rng.integers(0, stride) + np.arange(0, len(sampler) - stride + 1, stride)]
+        ends = ends[rng.permutation(len(ends))]
+        model.train()
+        losses = []
+        for i in range(0, len(ends), options.batch_size):
+            x, y, yf = (torch.from_numpy(a).to(device) for a in sampler.gather(ends[i:i + options.batch_size]))
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                logits, future_logits = _forward_for_training(model, cfg, x)
+                loss = _soft_ce(logits, y[:, -logits.shape[1]:])
+                if future_logits is not None and cfg.future_steps:
+                    loss = loss + options.future_weight * _soft_ce(future_logits, yf[:, -future_logits.shape[1]:])
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(float(loss.detach()))
+            bar.update(1)
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses))})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
+        save_model(out, cfg, model)
+        save_train_state(out, optimizer, {"epoch": epoch + 1, "history": history, "seed": options.seed,
+                                          "options": {k: v for k, v in vars(options).items()}})
+    bar.close()
+    if not history:
+        save_model(out, cfg, model)
+    return {"config": cfg, "history": history, "windows_per_epoch": n, "device": str(device)}
+
+
+def _forward_for_training(model, cfg: ActionModelConfig, x: torch.Tensor):
+    """TRN unrolls over the window; OadTR is trained on the last step of each window (its online use); the MLP
+    sees single frames."""
+    if cfg.kind == "trn":
+        return model(x)
+    if cfg.kind == "oadtr":
+        logits, futures = model.window_logits(x)
+        return logits[:, None], futures[:, None]
+    logits, _ = model(x)
+    return logits, None
