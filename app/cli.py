@@ -265,7 +265,10 @@ _mount_command_groups()
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: PerceptError -> one line + exit 2; Ctrl-C -> exit 130."""
     try:
-        cli(args=argv, standalone_mode=False)
+        # in non-standalone mode click returns typer.Exit's code instead of raising it
+        result = cli(args=argv, standalone_mode=False)
+        if isinstance(result, int):
+            return result
     except PerceptError as exc:
         typer.echo(f"error: {exc}", err=True)
         return EXIT_USER_ERROR

@@ -22,6 +22,10 @@ class Intrinsics:
     distortion: tuple[float, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        for name in ("fx", "fy", "cx", "cy"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "height", int(self.height))
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
         if not (self.fx > 0 and self.fy > 0):

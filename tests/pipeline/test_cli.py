@@ -89,6 +89,8 @@ def test_corrupt_video_mid_run_keeps_valid_outputs(tmp_path):
     proc = percept("run", "--source", str(src), "--graph", "empty", "--headless", "--out", str(out),
                    "--no-progress")
     assert "Traceback" not in proc.stderr
+    if proc.returncode != 0:  # the damage was detected (not just an early end): exit 1 with one error line
+        assert proc.returncode == 1 and "error:" in proc.stderr
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert 0 < len(records) < 60 and [r["frame"] for r in records] == list(range(len(records)))
     assert decoded_frames(out / "annotated.mp4") == len(records)
@@ -204,3 +206,21 @@ def test_auto_source_without_camera_plays_the_bundled_sample(tmp_path):
     assert "bundled RGB-D sample" in proc.stderr
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(records) == 45 and records[0]["depth_valid"] > 0.9
+
+
+def test_source_failing_mid_run_exits_1_with_outputs_kept(tmp_path):
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((32, 48, 3), 40 * i, np.uint8))
+    (folder / "5.png").write_bytes(b"broken")
+    out = tmp_path / "o"
+    proc = percept("run", "--source", str(folder), "--graph", "empty", "--headless", "--out", str(out),
+                   "--no-progress")
+    assert proc.returncode == 1, proc.stderr
+    assert "cannot read image" in proc.stderr and "Traceback" not in proc.stderr
+    assert len((out / "results.jsonl").read_text().splitlines()) == 5
+    assert decoded_frames(out / "annotated.mp4") == 5
