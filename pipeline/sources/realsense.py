@@ -98,8 +98,10 @@ class RealSensePlaybackSource(Source):
     live = False
     _END = object()
 
-    def __init__(self, path: str | Path, queue_size: int = 8) -> None:
+    def __init__(self, path: str | Path, queue_size: int = 8, align: bool = True) -> None:
         self.path = Path(path)
+        self.align = align
+        self._aligner = None
         self.name = self.path.name
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._closing = threading.Event()
@@ -152,6 +154,11 @@ class RealSensePlaybackSource(Source):
                            and np.allclose(self.depth_to_color.rotation, np.eye(3))
                            and np.allclose(self.depth_to_color.translation, 0))
             self.depth_aligned = bool(same_camera)
+            if not same_camera and self.align and self.depth_to_color is not None:
+                from calibration.registration import DepthAligner
+
+                # librealsense's CPU align is slow and leaves holes since 2.58: register depth ourselves
+                self._aligner = DepthAligner(self.depth_intrinsics, self.color_intrinsics, self.depth_to_color)
         playback.pause()
         try:
             for sensor in sensors:
@@ -225,11 +232,15 @@ class RealSensePlaybackSource(Source):
         return number, ts, color, None
 
     def _packet(self, number: int, ts_ms: float, color: np.ndarray, depth: np.ndarray | None) -> FramePacket:
+        aligned, depth_intr, depth_ext = self.depth_aligned, self.depth_intrinsics, self.depth_to_color
+        if depth is not None and self._aligner is not None:
+            depth = self._aligner.align(depth, self.depth_scale)
+            aligned, depth_intr, depth_ext = True, self.color_intrinsics, None
         packet = FramePacket(
             seq=self._seq, timestamp=ts_ms / 1000.0, color=color, depth=depth, depth_scale=self.depth_scale,
-            depth_aligned=self.depth_aligned, color_intrinsics=self.color_intrinsics,
-            depth_intrinsics=self.depth_intrinsics if depth is not None else None,
-            depth_to_color=self.depth_to_color if depth is not None else None, source_name=self.name)
+            depth_aligned=aligned, color_intrinsics=self.color_intrinsics,
+            depth_intrinsics=depth_intr if depth is not None else None,
+            depth_to_color=depth_ext if depth is not None else None, source_name=self.name)
         self._seq += 1
         return packet
 

@@ -51,16 +51,24 @@ def test_spec_path_opens_playback_and_keeps_depth_units(tmp_path):
     assert len(frames) == 5 and frames[0].depth_scale == pytest.approx(0.00025, rel=1e-5)
 
 
-def test_unaligned_depth_keeps_its_own_intrinsics_and_extrinsics(tmp_path):
+def test_unaligned_depth_is_registered_to_colour_or_kept_with_its_calibration(tmp_path):
+    from calibration.registration import DepthAligner
+
     packets = list(synthetic_packets(3))
     ext = Extrinsics(np.eye(3), np.array([0.05, 0.0, 0.0]))
     for p in packets:
         p.depth_to_color = ext
     stats = write_recording(iter(packets), tmp_path / "r.db3")
+    with RealSensePlaybackSource(stats.path, align=False) as src:
+        raw = list(src)
+    assert len(raw) == 3 and not raw[0].depth_aligned
+    assert np.allclose(raw[0].depth_to_color.translation, [0.05, 0, 0], atol=1e-6)
     with RealSensePlaybackSource(stats.path) as src:
-        frames = list(src)
-    assert len(frames) == 3 and not frames[0].depth_aligned
-    assert np.allclose(frames[0].depth_to_color.translation, [0.05, 0, 0], atol=1e-6)
+        aligned = list(src)
+    assert aligned[0].depth_aligned and aligned[0].depth_to_color is None
+    expected = DepthAligner(raw[0].depth_intrinsics, raw[0].color_intrinsics, ext).align(raw[0].depth, 0.001)
+    assert np.array_equal(aligned[0].depth, expected)
+    assert not np.array_equal(aligned[0].depth, raw[0].depth)
 
 
 def test_corrupt_and_missing_recordings_are_clear_errors(tmp_path):
