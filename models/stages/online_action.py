@@ -78,6 +78,10 @@ class OnlineActionStage(Stage):
 
     def process(self, packet: FramePacket) -> dict[str, Any]:
         persons: Persons = packet.get("persons")
+        if len(persons) == 0:
+            self.streamer.update([], np.zeros((0, self.cfg.feature_dim), np.float32))  # ages the tracks' state
+            return {"persons": replace(persons, action_probs=np.zeros((0, self.cfg.num_classes), np.float32),
+                                       action_labels=tuple(self.cfg.classes))}
         if self.params.features:
             feats = np.asarray(packet.get(self.params.features), np.float32).reshape(len(persons), -1)
         elif persons.keypoints is None:

@@ -1,0 +1,1 @@
+"""Evaluation of results files against public benchmarks' ground truth."""

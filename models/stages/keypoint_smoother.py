@@ -1,0 +1,54 @@
+"""`keypoint_smoother`: One Euro filtering of each tracked person's keypoints (and 3D keypoints) over time."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from models.vision.one_euro import OneEuroFilter
+from pipeline.packet import FramePacket
+from pipeline.registry import register_stage
+from pipeline.stage import Stage, StageParams
+
+
+class SmootherParams(StageParams):
+    min_cutoff: float = Field(default=1.0, gt=0, description="Hz; lower = smoother when still")
+    beta: float = Field(default=0.05, ge=0, description="speed coefficient; higher = less lag when moving")
+    max_missing: int = Field(default=15, ge=1)
+
+
+@register_stage
+class KeypointSmootherStage(Stage):
+    type_name = "keypoint_smoother"
+    inputs = ("persons",)
+    outputs = ("persons",)
+    Params = SmootherParams
+
+    def __init__(self, params=None) -> None:
+        super().__init__(params)
+        self._filters: dict[int, tuple[OneEuroFilter, OneEuroFilter, int]] = {}
+        self._frame = 0
+
+    def process(self, packet: FramePacket) -> dict[str, Any]:
+        persons = packet.get("persons")
+        self._frame += 1
+        if persons.keypoints is None or len(persons) == 0:
+            return {"persons": persons}
+        kps = persons.keypoints.copy()
+        k3 = persons.keypoints_3d.copy() if persons.keypoints_3d is not None else None
+        p = self.params
+        for i, tid in enumerate(persons.track_ids.tolist()):
+            if tid < 0:
+                continue
+            f2, f3, _ = self._filters.get(tid) or (OneEuroFilter(p.min_cutoff, p.beta),
+                                                   OneEuroFilter(p.min_cutoff, p.beta), 0)
+            kps[i, :, :2] = f2(kps[i, :, :2], packet.timestamp)
+            if k3 is not None and np.isfinite(k3[i]).all():
+                k3[i] = f3(k3[i], packet.timestamp)
+            self._filters[tid] = (f2, f3, self._frame)
+        stale = [t for t, (_, _, seen) in self._filters.items() if self._frame - seen > p.max_missing]
+        for t in stale:
+            del self._filters[t]
+        return {"persons": replace(persons, keypoints=kps, keypoints_3d=k3)}

@@ -1,0 +1,90 @@
+"""`person_detector`: people in a frame of any size (SSDLite person detector, ONNX).
+
+The network sees 300x300. Small people in a large frame vanish at that scale, so besides the whole frame it runs
+on overlapping tiles (2x1 for wide frames, 2x2 for large ones) in the same batch, and NMS merges the results.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from models.registry import resolve_model
+from models.runtime.onnx import OnnxModel
+from models.vision.roi import nms
+from pipeline.packet import FramePacket
+from pipeline.registry import register_stage
+from pipeline.results import Persons
+from pipeline.stage import Stage, StageContext, StageParams
+
+
+class PersonDetectorParams(StageParams):
+    model: str = Field(default="ssdlite_person", description="model name from the manifest, or a path")
+    score_threshold: float = Field(default=0.15, ge=0, le=1)
+    nms_iou: float = Field(default=0.5, gt=0, le=1)
+    tiles: str = Field(default="auto", pattern=r"^(auto|none|\d+x\d+)$", description="auto | none | COLSxROWS")
+    tile_overlap: float = Field(default=0.2, ge=0, lt=0.5)
+    max_detections: int = Field(default=50, ge=1)
+    min_size: float = Field(default=8.0, ge=0, description="drop boxes smaller than this (pixels)")
+    device: str = "auto"
+
+
+def tile_grid(width: int, height: int, spec: str, overlap: float) -> list[tuple[int, int, int, int]]:
+    """Windows (x1, y1, x2, y2): the whole frame first, then the tiles."""
+    windows = [(0, 0, width, height)]
+    if spec == "none":
+        return windows
+    if spec == "auto":
+        cols = 2 if width >= 600 else 1
+        rows = 2 if height >= 600 else 1
+    else:
+        cols, rows = (int(v) for v in spec.split("x"))
+    if cols * rows <= 1:
+        return windows
+    tw, th = width / (cols - (cols - 1) * overlap), height / (rows - (rows - 1) * overlap)
+    for r in range(rows):
+        for c in range(cols):
+            x1, y1 = int(round(c * tw * (1 - overlap))), int(round(r * th * (1 - overlap)))
+            windows.append((x1, y1, min(width, int(round(x1 + tw))), min(height, int(round(y1 + th)))))
+    return windows
+
+
+@register_stage
+class PersonDetectorStage(Stage):
+    type_name = "person_detector"
+    inputs = ("color",)
+    outputs = ("persons",)
+    stateless = True
+    Params = PersonDetectorParams
+
+    def setup(self, context: StageContext) -> None:
+        device = self.params.device if self.params.device != "auto" else context.device
+        self.model = OnnxModel(resolve_model(self.params.model), device=device)
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h, w = image.shape[:2]
+        boxes, scores = [], []
+        for x1, y1, x2, y2 in tile_grid(w, h, self.params.tiles, self.params.tile_overlap):
+            tile = np.ascontiguousarray(image[y1:y2, x1:x2])[None]
+            out = dict(zip(self.model.output_names, self.model.run({self.model.input_names[0]: tile})))
+            n = int(out["num_detections:0"][0])
+            b = out["detection_boxes:0"][0, :n]  # ymin, xmin, ymax, xmax normalised to the tile
+            s = out["detection_scores:0"][0, :n]
+            keep = s >= self.params.score_threshold
+            b, s = b[keep], s[keep]
+            tw, th = x2 - x1, y2 - y1
+            boxes.append(np.stack([x1 + b[:, 1] * tw, y1 + b[:, 0] * th, x1 + b[:, 3] * tw, y1 + b[:, 2] * th], 1))
+            scores.append(s)
+        boxes_a, scores_a = np.concatenate(boxes), np.concatenate(scores)
+        big = np.minimum(boxes_a[:, 2] - boxes_a[:, 0], boxes_a[:, 3] - boxes_a[:, 1]) >= self.params.min_size
+        boxes_a, scores_a = boxes_a[big], scores_a[big]
+        keep = nms(boxes_a, scores_a, self.params.score_threshold, self.params.nms_iou)[: self.params.max_detections]
+        return boxes_a[keep].astype(np.float32), scores_a[keep].astype(np.float32)
+
+    def process(self, packet: FramePacket) -> dict[str, Any]:
+        boxes, scores = self.detect(packet.color)
+        return {"persons": Persons(boxes, scores)}
+
+    def describe(self) -> dict:
+        return self.model.describe()

@@ -1,0 +1,92 @@
+"""`pose`: multi-person 2D pose. MediaPipe's landmark model (33 keypoints + visibility) on every person's region,
+all people of a frame in one batched call.
+
+MediaPipe's own solution tracks one person. Here each detected person gets a square ROI around its box; with
+``refine`` the model's two alignment landmarks (body centre and a point giving scale and rotation) define a second,
+rotation-aligned ROI, as MediaPipe's tracking step does, and the model runs again on it.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from models.registry import resolve_model
+from models.runtime.onnx import OnnxModel
+from models.vision.roi import Roi, crop_batch, roi_from_alignment, roi_from_box
+from pipeline.packet import FramePacket
+from pipeline.registry import register_stage
+from pipeline.results import MEDIAPIPE_POSE_NAMES, Persons
+from pipeline.stage import Stage, StageContext, StageParams
+
+INPUT = 256
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # the logistic function, without exp overflow
+
+
+class PoseParams(StageParams):
+    model: str = "pose_landmark_full"
+    roi_scale: float = Field(default=1.4, gt=0.5, le=3.0, description="first ROI side / longest box side")
+    refine_passes: int = Field(default=1, ge=0, le=3, description="re-runs on the rotation-aligned ROI that the "
+                                                                     "previous pass's alignment landmarks give")
+    score: str = Field(default="visibility", pattern="^(visibility|presence)$",
+                       description="person score: detector x presence [x mean keypoint visibility]")
+    min_presence: float = Field(default=0.1, ge=0, le=1, description="drop people the model says are not there")
+    max_people: int = Field(default=32, ge=1)
+    device: str = "auto"
+
+
+@register_stage
+class PoseStage(Stage):
+    type_name = "pose"
+    inputs = ("color", "persons")
+    outputs = ("persons",)
+    stateless = True
+    Params = PoseParams
+
+    def setup(self, context: StageContext) -> None:
+        device = self.params.device if self.params.device != "auto" else context.device
+        self.model = OnnxModel(resolve_model(self.params.model), device=device)
+
+    def landmarks(self, image: np.ndarray, rois: list[Roi]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run the model on ``rois``: keypoints (N,39,3) image px + score, presence (N,), alignment pts (N,2,2)."""
+        crops = crop_batch(image, rois, INPUT)
+        raw, presence = self.model.run({self.model.input_names[0]: crops})[:2]
+        lm = raw.reshape(len(rois), 39, 5)
+        points = np.stack([roi.to_image(lm[i, :, :2], INPUT) for i, roi in enumerate(rois)])
+        visibility = _sigmoid(lm[:, :, 3])
+        kps = np.concatenate([points, visibility[..., None]], axis=2).astype(np.float32)
+        return kps, _sigmoid(presence.reshape(-1)), points[:, 33:35]
+
+    def process(self, packet: FramePacket) -> dict[str, Any]:
+        persons: Persons = packet.get("persons")
+        if len(persons) == 0:
+            return {"persons": replace(persons, keypoints=np.zeros((0, 33, 3), np.float32),
+                                       keypoint_names=MEDIAPIPE_POSE_NAMES)}
+        persons = persons[np.arange(min(len(persons), self.params.max_people))]
+        rois = [roi_from_box(b, self.params.roi_scale) for b in persons.boxes]
+        kps, presence, align = self.landmarks(packet.color, rois)
+        for _ in range(self.params.refine_passes):
+            refined = [roi_from_alignment(a[0], a[1], 1.25) for a in align]  # MediaPipe's alignment ROI scale
+            ok = np.array([r.size > 8 for r in refined])
+            if not ok.any():
+                break
+            kps2, presence2, align2 = self.landmarks(packet.color, [r for r, o in zip(refined, ok) if o])
+            kps[ok], presence[ok], align[ok] = kps2, presence2, align2
+        keep = presence >= self.params.min_presence
+        body = kps[:, :33]
+        visible = body[:, :, 2]
+        # person score for ranking (COCO AP): detector confidence x model presence x mean keypoint visibility
+        scores = persons.scores * presence
+        if self.params.score == "visibility":
+            scores = scores * visible.mean(axis=1)
+        out = replace(persons, scores=scores.astype(np.float32), keypoints=body,
+                      keypoint_names=MEDIAPIPE_POSE_NAMES)
+        return {"persons": out[np.flatnonzero(keep)]}
+
+    def describe(self) -> dict:
+        return self.model.describe()

@@ -1,0 +1,142 @@
+"""Model stages on real images (skipped without the shared data) and on constructed inputs."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from calibration.camera import Intrinsics
+from models.stages.depth_lift import DepthLiftStage
+from models.stages.person_detector import PersonDetectorParams, PersonDetectorStage, tile_grid
+from models.stages.pose import PoseStage
+from models.stages.tracker import TrackerStage
+from models.tracking.bytetrack import ByteTracker
+from models.vision.one_euro import OneEuroFilter
+from models.vision.roi import Roi, roi_from_alignment
+from pipeline.packet import FramePacket
+from pipeline.results import Persons
+from pipeline.stage import StageContext
+from tests.conftest import data_path
+from tests.pipeline.test_cli import percept
+
+
+def rgb(path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def run_stage(stage, packet):
+    packet.data.update(stage.process(packet))
+    return packet
+
+
+def test_detector_and_pose_on_a_real_multi_person_photo():
+    img = rgb(data_path("pose", "coco", "000000197388.jpg"))
+    det, pose = PersonDetectorStage(), PoseStage()
+    det.setup(StageContext("d"))
+    pose.setup(StageContext("p"))
+    packet = run_stage(pose, run_stage(det, FramePacket(seq=0, timestamp=0, color=img)))
+    persons = packet.get("persons")
+    assert len(persons) >= 4  # five people, two of them small
+    assert persons.keypoints.shape[1:] == (33, 3)
+    record = persons.to_json()[0]
+    for name in ("nose", "left_eye", "right_shoulder", "left_ankle"):
+        assert name in record["keypoints"]
+    assert det.describe()["providers"][-1] == "CPUExecutionProvider"
+
+
+def test_tiling_finds_more_small_people_than_the_whole_frame_alone():
+    cap = cv2.VideoCapture(str(data_path("pedestrians", "vtest.avi")))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    img = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    counts = {}
+    for tiles in ("none", "auto"):
+        stage = PersonDetectorStage(PersonDetectorParams(tiles=tiles, score_threshold=0.3))
+        stage.setup(StageContext("d"))
+        counts[tiles] = len(stage.detect(img)[0])
+    assert counts["auto"] > counts["none"] and counts["auto"] >= 10
+
+
+def test_tile_grid_covers_the_frame():
+    wins = tile_grid(1280, 720, "auto", 0.2)
+    assert wins[0] == (0, 0, 1280, 720) and len(wins) == 5
+    assert max(w[2] for w in wins[1:]) == 1280 and max(w[3] for w in wins[1:]) == 720
+
+
+def test_roi_maps_points_back_and_alignment_roi_is_upright_for_standing_people():
+    roi = Roi(100, 80, 50, 0.4)
+    pts = np.array([[10.0, 20.0], [200.0, 30.0]])
+    m = roi.crop_matrix(256)
+    in_crop = pts @ m[:, :2].T + m[:, 2]
+    np.testing.assert_allclose(roi.to_image(in_crop, 256), pts, atol=1e-9)
+    standing = roi_from_alignment(np.array([100.0, 200.0]), np.array([100.0, 100.0]))
+    assert standing.rotation == pytest.approx(0.0) and standing.size == pytest.approx(250.0)
+
+
+def test_coco_keypoint_ap_floor_through_percept_run(tmp_path):
+    folder = data_path("pose", "coco")
+    out = tmp_path / "o"
+    proc = percept("run", "--source", str(folder), "--headless", "--out", str(out), "--no-progress", "--no-video")
+    assert proc.returncode == 0, proc.stderr
+    proc = percept("eval", "coco-keypoints", "--results", str(out / "results.jsonl"), "--annotations",
+                   str(folder / "test_coco.json"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    print(result)
+    assert result["AP"] >= 0.40
+
+
+def test_tracker_keeps_ids_through_motion_and_a_low_score_frame():
+    tracker = ByteTracker()
+    ids = []
+    for t in range(20):
+        boxes = np.array([[10 + 3 * t, 10, 50 + 3 * t, 100], [300 - 4 * t, 20, 340 - 4 * t, 120]], float)
+        scores = np.array([0.9, 0.9 if t != 10 else 0.2])  # person 2 is half hidden on frame 10
+        ids.append(tracker.update(boxes, scores))
+    ids = np.array(ids)
+    assert len(set(ids[:, 0])) == 1 and len(set(ids[:, 1])) == 1 and ids[0, 0] != ids[0, 1]
+
+
+def test_tracker_stage_does_not_drop_people():
+    stage = TrackerStage()
+    stage.setup(StageContext("t"))
+    p = FramePacket(seq=0, timestamp=0, color=np.zeros((10, 10, 3), np.uint8))
+    p.data["persons"] = Persons(np.array([[0, 0, 5, 5], [1, 1, 4, 4]]), np.array([0.9, 0.05]))
+    out = stage.process(p)["persons"]
+    assert len(out) == 2 and out.track_ids[0] >= 1 and out.track_ids[1] == -1
+
+
+def test_depth_lift_on_a_plane_with_a_hole():
+    intr = Intrinsics(200, 100, 100.0, 100.0, 100.0, 50.0)
+    depth = np.full((100, 200), 2000, np.uint16)
+    depth[40:60, 140:160] = 0  # a hole bigger than the window
+    kps = np.zeros((1, 3, 3), np.float32)
+    kps[0] = [[100, 50, 0.9], [150, 50, 0.9], [20, 80, 0.1]]
+    persons = Persons(np.array([[80, 20, 120, 90]]), np.array([0.9]), keypoints=kps,
+                      keypoint_names=("nose", "left_wrist", "right_ankle"))
+    packet = FramePacket(seq=0, timestamp=0, color=np.zeros((100, 200, 3), np.uint8), depth=depth,
+                         color_intrinsics=intr)
+    packet.data["persons"] = persons
+    out = DepthLiftStage().process(packet)["persons"]
+    np.testing.assert_allclose(out.keypoints_3d[0, 0], [0, 0, 2.0], atol=1e-4)
+    assert np.isnan(out.keypoints_3d[0, 1]).all() and out.keypoints_3d_conf[0, 1] == 0  # in the hole
+    assert np.isnan(out.keypoints_3d[0, 2]).all()  # not visible enough
+    assert out.positions_3d[0, 2] == pytest.approx(2.0)
+    rec = out.to_json()[0]
+    assert rec["keypoints_3d"]["nose"][2] == pytest.approx(2.0) and rec["keypoints_3d"]["left_wrist"] is None
+    no_depth = FramePacket(seq=0, timestamp=0, color=np.zeros((100, 200, 3), np.uint8))
+    no_depth.data["persons"] = persons
+    assert DepthLiftStage().process(no_depth)["persons"].keypoints_3d is None
+
+
+def test_one_euro_smooths_jitter_and_follows_motion():
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.1)
+    still = [f(np.array([5.0 + rng.normal(0, 1)]), t / 30) for t in range(90)]
+    assert np.std(still[30:]) < 0.5
+    g = OneEuroFilter(min_cutoff=1.0, beta=0.5)
+    ramp = [g(np.array([10.0 * t / 30]), t / 30)[0] for t in range(60)]
+    assert abs(ramp[-1] - 10.0 * 59 / 30) < 1.0
