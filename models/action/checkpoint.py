@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from models.action.config import ActionModelConfig
@@ -33,7 +34,7 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[
         cfg = ActionModelConfig.load(folder / "config.json")
         model = build_model(cfg)
         model.load_state_dict(load_file(str(folder / "model.safetensors"), device="cpu"))
-    except (ValueError, KeyError, TypeError, RuntimeError, json.JSONDecodeError) as exc:
+    except (SafetensorError, ValueError, KeyError, TypeError, RuntimeError, json.JSONDecodeError) as exc:
         raise PerceptError(f"checkpoint {folder} is corrupt or does not match its config: "
                            f"{str(exc).splitlines()[0]}") from exc
     return cfg, model.to(device).eval()
