@@ -68,6 +68,10 @@ CASES = [  # name, original, input size, image folder, value range
     ("face_detection_short_range", "face_detection/face_detection_short_range.tflite", 128, "pose/300w", (-1.0, 1.0)),
     ("face_landmark", "face_landmark/face_landmark.tflite", 192, "pose/300w", (0.0, 1.0)),
     ("iris_landmark", "iris_landmark/iris_landmark.tflite", 64, "pose/wflw", (0.0, 1.0)),
+    # sparse originals (DENSIFY ops): the ONNX files come from densified copies, compared here with the originals
+    ("pose_detection", "pose_detection/pose_detection.tflite", 224, "pose/coco", (-1.0, 1.0)),
+    ("face_detection_full_range", "face_detection/face_detection_full_range_sparse.tflite", 192, "pose/300w",
+     (-1.0, 1.0)),
 ]
 
 

