@@ -1,4 +1,7 @@
-"""ONNX export of the streaming step: OadTR / MLP window -> probabilities; TRN step with its state in and out."""
+"""ONNX export of the streaming step: OadTR / MLP window -> probabilities; TRN step with its state in and out.
+
+A TRN runtime outside Percept should stream as StaggeredTRNState does (two states per stream, reset in turn every
+``window`` frames, the older one classifies): one state carried for minutes drifts past the trained context."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from models.action.config import ActionModelConfig
-from models.action.nets import sliding_windows
+from models.action.nets import StaggeredTRNState, sliding_windows
 
 
 @torch.inference_mode()
@@ -21,10 +21,10 @@ def predict_videos(model, cfg: ActionModelConfig, videos: list[np.ndarray], devi
         x = torch.zeros(len(videos), max(lengths), cfg.feature_dim, device=device)
         for i, v in enumerate(videos):
             x[i, :len(v)] = torch.from_numpy(v).to(device)
-        h, c, fut = model.initial_state(len(videos), device)
+        state = StaggeredTRNState(model, len(videos), device)
         probs = []
         for t in range(x.shape[1]):
-            logits, _, h, c, fut = model.step(x[:, t], h, c, fut)
+            logits, _ = state.step(x[:, t])
             probs.append(logits.softmax(-1))
         p = torch.stack(probs, 1).cpu().numpy()
         return [p[i, :n] for i, n in enumerate(lengths)]
@@ -44,9 +44,7 @@ class _TrackState:
     last_seen: int
     window: np.ndarray | None = None  # OadTR / MLP ring buffer (W, D), oldest first
     filled: int = 0
-    h: torch.Tensor | None = None  # TRN
-    c: torch.Tensor | None = None
-    future: torch.Tensor | None = None
+    trn: StaggeredTRNState | None = None  # TRN
     extra: dict = field(default_factory=dict)
 
 
@@ -70,12 +68,10 @@ class ActionStreamer:
         states = [self._state(tid) for tid in track_ids]
         x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(self.device)
         if self.cfg.kind == "trn":
-            h = torch.cat([s.h for s in states])
-            c = torch.cat([s.c for s in states])
-            fut = torch.cat([s.future for s in states])
-            logits, future_logits, h, c, fut = self.model.step(x, h, c, fut)
+            batch = StaggeredTRNState.stack([s.trn for s in states])
+            logits, future_logits = batch.step(x)
             for i, s in enumerate(states):
-                s.h, s.c, s.future = h[i:i + 1], c[i:i + 1], fut[i:i + 1]
+                s.trn = batch.row(i)
         else:
             for i, s in enumerate(states):
                 s.window = np.roll(s.window, -1, axis=0)
@@ -93,7 +89,7 @@ class ActionStreamer:
         if state is None:
             state = _TrackState(self.frame)
             if self.cfg.kind == "trn":
-                state.h, state.c, state.future = self.model.initial_state(1, self.device)
+                state.trn = StaggeredTRNState(self.model, 1, self.device)
             else:
                 state.window = np.zeros((max(self.cfg.window, 1), self.cfg.feature_dim), np.float32)
             if track_id >= 0:

@@ -71,6 +71,51 @@ class TRN(nn.Module):
         return torch.stack(logits, 1), torch.stack(futures, 1)
 
 
+class StaggeredTRNState:
+    """Streaming TRN without drift: two recurrent lanes per stream, reset in turn every ``window`` frames and half a
+    window apart; each frame is classified by the lane that has run longer. Every output therefore comes from a
+    state that has seen between ``window // 2 + 1`` and ``window`` frames (after the first half window), which is
+    the range TRN is trained on (windows of ``window`` frames from a zero state, as in the paper's code). A single
+    state carried for minutes drifts out of that range and its accuracy collapses."""
+
+    def __init__(self, model: TRN, batch: int, device=None, dtype=None) -> None:
+        self.model = model
+        self.window = max(2, model.cfg.window)
+        h, c, fut = model.initial_state(2 * batch, device, dtype)
+        self.h, self.c, self.future = (t.view(batch, 2, -1) for t in (h, c, fut))
+        self.age = torch.zeros(batch, dtype=torch.long, device=device)  # frames seen before this one
+
+    @staticmethod
+    def stack(states: list["StaggeredTRNState"]) -> "StaggeredTRNState":
+        out = object.__new__(StaggeredTRNState)
+        out.model, out.window = states[0].model, states[0].window
+        for name in ("h", "c", "future", "age"):
+            setattr(out, name, torch.cat([getattr(s, name) for s in states]))
+        return out
+
+    def row(self, i: int) -> "StaggeredTRNState":
+        out = object.__new__(StaggeredTRNState)
+        out.model, out.window = self.model, self.window
+        for name in ("h", "c", "future", "age"):
+            setattr(out, name, getattr(self, name)[i:i + 1])
+        return out
+
+    def step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B,D) -> (logits (B,C), future logits (B,S,C)); updates the state."""
+        w, half, age = self.window, self.window // 2, self.age
+        frames = torch.stack([age % w, torch.where(age >= half, (age - half) % w, torch.full_like(age, -1))], 1)
+        keep = (frames != 0)[..., None].to(self.h.dtype)  # lanes at 0 frames start again from zero
+        b = x.shape[0]
+        h, c, fut = (t * keep for t in (self.h, self.c, self.future))
+        logits, future_logits, h, c, fut = self.model.step(x.repeat_interleave(2, 0), h.reshape(2 * b, -1),
+                                                          c.reshape(2 * b, -1), fut.reshape(2 * b, -1))
+        self.h, self.c, self.future = (t.view(b, 2, -1) for t in (h, c, fut))
+        self.age = age + 1
+        lane = frames.argmax(1)  # the lane with more frames behind it
+        pick = torch.arange(b, device=x.device) * 2 + lane
+        return logits[pick], future_logits[pick]
+
+
 class OadTR(nn.Module):
     """OadTR (Wang et al., ICCV 2021): an encoder over the last T features with a learnable task token, a decoder of
     learnable queries that predicts the next ``future_steps`` steps, and a classifier on the task token's output
@@ -147,4 +192,4 @@ def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["TRN", "OadTR", "FrameMLP", "build_model", "sliding_windows", "parameter_count"]
+__all__ = ["TRN", "StaggeredTRNState", "OadTR", "FrameMLP", "build_model", "sliding_windows", "parameter_count"]

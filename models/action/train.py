@@ -128,7 +128,11 @@ def _forward_for_training(model, cfg: ActionModelConfig, x: torch.Tensor):
     """TRN unrolls over the window; OadTR is trained on the last step of each window (its online use); the MLP
     sees single frames."""
     if cfg.kind == "trn":
-        return model(x)
+        # Windows start from a zero state, as the streaming lanes do (StaggeredTRNState). The first quarter only
+        # warms the state up: no loss there (streaming uses those steps only in a track's first frames).
+        logits, futures = model(x)
+        warm = x.shape[1] // 4
+        return logits[:, warm:], futures[:, warm:]
     if cfg.kind == "oadtr":
         logits, futures = model.window_logits(x)
         return logits[:, None], futures[:, None]

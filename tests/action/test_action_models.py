@@ -11,7 +11,7 @@ from models.action.data import Video, load_dataset, save_dataset
 from models.action.export import example_inputs, export_onnx, torch_reference
 from models.action.inference import ActionStreamer, predict_videos
 from models.action.metrics import average_precision, frame_map
-from models.action.nets import build_model
+from models.action.nets import StaggeredTRNState, build_model
 from models.action.train import TrainOptions, train
 
 CLASSES = ["background", "a", "b"]
@@ -49,6 +49,23 @@ def test_streaming_per_track_equals_whole_sequence(kind):
     for t in range(20):
         probs, _ = streamer.update([10, 11, 12], seqs[:, t])
         np.testing.assert_allclose(probs, np.stack([f[t] for f in full]), atol=1e-5)
+
+
+def test_trn_streaming_state_stays_within_the_trained_context():
+    """Each streamed output equals TRN run from a zero state over the last k frames, k in [window//2+1, window]
+    once half a window has passed: the state never drifts past what training covers, however long the stream."""
+    torch.manual_seed(0)
+    cfg = cfg_for("trn", window=8)
+    model = build_model(cfg).eval()
+    x = torch.from_numpy(np.random.default_rng(1).normal(size=(1, 50, 6)).astype(np.float32))
+    state = StaggeredTRNState(model, 1)
+    with torch.inference_mode():
+        for t in range(50):
+            streamed, _ = state.step(x[:, t])
+            k = max(t % 8, (t - 4) % 8 if t >= 4 else -1) + 1
+            assert (1 <= k <= 8) and (t < 4 or k >= 5)
+            fresh, _ = model(x[:, t + 1 - k:t + 1])
+            torch.testing.assert_close(streamed, fresh[:, -1], atol=1e-5, rtol=1e-5)
 
 
 def test_streamer_allocates_and_frees_track_state():
