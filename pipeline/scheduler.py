@@ -295,6 +295,7 @@ class Scheduler:
             t0 = time.perf_counter()
             reader = threading.Thread(target=self._reader, args=(source,), name="source", daemon=True)
             reader.start()
+            self._threads.append(reader)
             self._consume(sinks, report, on_result)
             report.wall_s = time.perf_counter() - t0
         except KeyboardInterrupt:
@@ -307,6 +308,9 @@ class Scheduler:
             self._stop.set()
             for inlet in self.inlets.values():
                 inlet.close()
+            # Workers finish the frame in hand before stages close; a thread still running native code while
+            # the interpreter exits aborts the process.
+            self._join([t for t in self._threads if t.name != "source"], timeout_s=10.0)
             for sink in sinks:
                 try:
                     sink.close()
@@ -316,6 +320,7 @@ class Scheduler:
                 source.close()
             except Exception as exc:
                 log.error("closing source failed: %s", exc)
+            self._join([t for t in self._threads if t.name == "source"], timeout_s=5.0)
             for node in started_nodes:
                 try:
                     node.stage.close()
@@ -330,6 +335,14 @@ class Scheduler:
         elif self._stop_reason is not None:
             report.ended_by = "frame_limit"
         return report
+
+    @staticmethod
+    def _join(threads: list[threading.Thread], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                log.warning("thread %s did not finish within %.0f s of the stop", t.name, timeout_s)
 
     def _consume(self, sinks: list[Sink], report: RunReport, on_result) -> None:
         delivered = 0

@@ -66,19 +66,45 @@ def action_training() -> dict:
 
 
 def onnx_runtime() -> dict:
+    """Every ONNX model of the registry on the CUDA provider, FP32 and FP16: latency, the providers the session
+    really uses, and how far FP16 outputs are from FP32 (max |diff| / max |FP32| on the first output)."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
         return {"error": str(exc)}
-    out = {"onnxruntime": ort.__version__, "available": ort.get_available_providers()}
-    try:
-        from models.runtime.onnx import OnnxModel
+    import numpy as np
 
-        model = OnnxModel(Path(__file__).resolve().parents[1] / "assets/models/pose_landmark_full.onnx",
-                          device="cuda", fp16=False)
-        out["pose_landmark_full_uses"] = model.providers
-    except Exception as exc:  # report, do not hide
-        out["pose_error"] = f"{type(exc).__name__}: {exc}"
+    from models.registry import Registry
+    from models.runtime.bench import _input
+    from models.runtime.onnx import OnnxModel
+
+    out = {"onnxruntime": ort.__version__, "available": ort.get_available_providers(), "models": []}
+    reg = Registry()
+    for name, entry in reg.entries.items():
+        if not (entry.file or "").endswith(".onnx") or not reg.local_path(entry).is_file():
+            continue
+        row = {"model": name}
+        try:
+            outputs = {}
+            for precision in ("fp32", "fp16"):
+                model = OnnxModel(reg.verify(name), device="cuda", fp16=precision == "fp16")
+                batch = 8 if not isinstance(model.session.get_inputs()[0].shape[0], int) else 1
+                feeds = _input(model, batch)
+                for _ in range(5):
+                    model.run(feeds)
+                times = []
+                for _ in range(50):
+                    t = time.perf_counter()
+                    outputs[precision] = model.run(feeds)
+                    times.append((time.perf_counter() - t) * 1000)
+                row[precision] = {"batch": batch, "p50_ms": round(float(np.median(times)), 3),
+                                  "providers": model.providers, "fp16_in_use": model.fp16,
+                                  "fp16_rejected": model.fp16_rejected}
+            a, b = outputs["fp32"][0].astype(np.float64), outputs["fp16"][0].astype(np.float64)
+            row["fp16_rel_diff"] = float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))
+        except Exception as exc:  # report, do not hide
+            row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+        out["models"].append(row)
     return out
 
 

@@ -72,23 +72,46 @@ class OnnxModel:
             raise PerceptError(f"model file not found: {self.path}; run `percept models pull` or check the path")
         requested = list(providers) if providers else resolve_providers(device)
         gpu_requested = requested[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
-        # FP16 halves memory traffic on GPUs; on CPUs it is slower, so "auto" (None) means: on GPU only
-        self.fp16 = gpu_requested if fp16 is None else (fp16 and gpu_requested)
-        model_source = str(self.path) if not self.fp16 else _float16_copy(self.path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
         options.log_severity_level = 3
+        # FP16 halves memory traffic on GPUs; on CPUs it is slower, so "auto" (None) means: on GPU only. An FP16
+        # version is used only if ONNX Runtime loads it and its outputs match FP32 on a probe input (MediaPipe's
+        # pose landmark model, for one, is wrong in FP16); otherwise FP32, and ``fp16_rejected`` says why.
+        # FP32 on CUDA means FP32: TF32 convolutions move landmarks by a pixel.
+        specs = [(p, {"use_tf32": "0"}) if p == "CUDAExecutionProvider" else p for p in requested]
+        self.fp16, self.fp16_rejected = False, None
         try:
-            self.session = ort.InferenceSession(model_source, sess_options=options, providers=requested)
+            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=specs)
         except Exception as exc:
             raise PerceptError(f"cannot load ONNX model {self.path.name}: {exc}".splitlines()[0]) from exc
+        on_gpu = self.session.get_providers()[0] != "CPUExecutionProvider"
+        if on_gpu and (fp16 is None or fp16):
+            self.fp16_rejected = self._try_fp16(ort, options, specs)
+            if self.fp16_rejected:
+                log.warning("%s runs in FP32: %s", self.path.name, self.fp16_rejected)
         self.requested_providers = requested
         self.providers = list(self.session.get_providers())
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         log.info("%s runs on %s", self.path.name, ", ".join(self.providers))
+
+    def _try_fp16(self, ort, options, specs, tolerance: float = 2e-2) -> str | None:
+        """Switch to the FP16 version if it loads and agrees with FP32; else return the reason it was not used."""
+        try:
+            half = ort.InferenceSession(_float16_copy(self.path), sess_options=options, providers=specs)
+        except Exception as exc:
+            return f"its FP16 version does not load ({str(exc).splitlines()[0][:160]})"
+        feeds = _probe_inputs(self.session)
+        for out, want, got in zip(self.session.get_outputs(), self.session.run(None, feeds), half.run(None, feeds)):
+            want, got = np.asarray(want, np.float64), np.asarray(got, np.float64)
+            err = float(np.abs(want - got).max() / max(np.abs(want).max(), 1e-6)) if want.size else 0.0
+            if not err <= tolerance:
+                return f"FP16 output {out.name} differs from FP32 by {err:.2g} (relative) on a probe input"
+        self.session, self.fp16 = half, True
+        return None
 
     @property
     def on_gpu(self) -> bool:
@@ -119,11 +142,24 @@ class OnnxModel:
         for name in self.output_names:
             binding.bind_output(name, "cuda")
         self.session.run_with_iobinding(binding)
-        return [torch.utils.dlpack.from_dlpack(v.to_dlpack()) for v in binding.get_outputs()]
+        return [torch.from_dlpack(v) for v in binding.get_outputs()]
 
     def describe(self) -> dict:
         return {"model": self.path.name, "providers": self.providers, "requested": self.requested_providers,
-                "fp16": self.fp16}
+                "fp16": self.fp16, **({"fp16_rejected": self.fp16_rejected} if self.fp16_rejected else {})}
+
+
+def _probe_inputs(session) -> dict[str, np.ndarray]:
+    """Deterministic inputs of each input's shape (symbolic dims -> 1, unknown image sizes -> 256)."""
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for inp in session.get_inputs():
+        shape = [d if isinstance(d, int) else (1 if i == 0 else 256) for i, d in enumerate(inp.shape)]
+        if inp.type == "tensor(uint8)":
+            feeds[inp.name] = rng.integers(0, 256, shape, dtype=np.uint8)
+        else:
+            feeds[inp.name] = rng.random(shape, dtype=np.float32)
+    return feeds
 
 
 def _float16_copy(path: Path) -> str:

@@ -44,6 +44,16 @@ def test_cuda_iobinding_keeps_tensors_on_gpu_and_matches_cpu():
     np.testing.assert_allclose(out[0].cpu().numpy(), ref[0], rtol=1e-3, atol=1e-2)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fp16_is_used_only_where_it_agrees_with_fp32():
+    auto = OnnxModel(POSE, device="cuda")
+    exact = OnnxModel(POSE, device="cuda", fp16=False)
+    assert auto.fp16 != bool(auto.fp16_rejected)
+    x = {"input_1": np.random.default_rng(1).random((1, 256, 256, 3), dtype=np.float32)}
+    a, b = auto.run(x)[0], exact.run(x)[0]
+    assert np.abs(a - b).max() <= 2e-2 * np.abs(b).max()
+
+
 def test_bad_model_file_and_device_are_clear_errors(tmp_path):
     with pytest.raises(PerceptError, match="not found"):
         OnnxModel(tmp_path / "none.onnx")

@@ -140,3 +140,15 @@ def test_one_euro_smooths_jitter_and_follows_motion():
     g = OneEuroFilter(min_cutoff=1.0, beta=0.5)
     ramp = [g(np.array([10.0 * t / 30]), t / 30)[0] for t in range(60)]
     assert abs(ramp[-1] - 10.0 * 59 / 30) < 1.0
+
+
+def test_bench_of_the_default_graph_on_real_people_exits_cleanly(tmp_path):
+    """Regression: workers still releasing torch tensors while the interpreter exited aborted the process
+    ('terminate called without an active exception'); the scheduler now joins its threads."""
+    from tests.pipeline.test_cli import percept
+
+    coco = data_path("pose", "coco")
+    proc = percept("bench", "--graph", "default", "--source", str(coco), "--frames", "4", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["pipelined"]["frames_done"] == 4 and result["pipelined"]["stages"]["action"]["frames"] == 4
