@@ -81,7 +81,10 @@ class OnnxModel:
         # version is used only if ONNX Runtime loads it and its outputs match FP32 on a probe input (MediaPipe's
         # pose landmark model, for one, is wrong in FP16); otherwise FP32, and ``fp16_rejected`` says why.
         # FP32 on CUDA means FP32: TF32 convolutions move landmarks by a pixel.
-        specs = [(p, {"use_tf32": "0"}) if p == "CUDAExecutionProvider" else p for p in requested]
+        # Heuristic cuDNN algorithm choice: the exhaustive search (ORT's default) runs again for every new input
+        # shape, i.e. every new number of people in a batch, and costs seconds each time.
+        specs = [(p, {"use_tf32": "0", "cudnn_conv_algo_search": "HEURISTIC"}) if p == "CUDAExecutionProvider"
+                 else p for p in requested]
         self.fp16, self.fp16_rejected = False, None
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=specs)
@@ -96,6 +99,7 @@ class OnnxModel:
         self.providers = list(self.session.get_providers())
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self.dynamic_batch = all(i.shape and not isinstance(i.shape[0], int) for i in self.session.get_inputs())
         log.info("%s runs on %s", self.path.name, ", ".join(self.providers))
 
     def _try_fp16(self, ort, options, specs, tolerance: float = 2e-2) -> str | None:
@@ -118,7 +122,15 @@ class OnnxModel:
         return self.providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self.session.run(self.output_names, feeds)
+        """Outputs in model order. On a GPU, a dynamic batch is padded up to a power of two, so that a varying
+        number of people maps to a handful of shapes (kernels and memory plans are made per shape)."""
+        n = _batch_to_pad(self, feeds)
+        if n is None:
+            return self.session.run(self.output_names, feeds)
+        size = 1 << max(0, n - 1).bit_length()
+        padded = {k: np.concatenate([v, np.zeros((size - n, *v.shape[1:]), v.dtype)]) if size > n else v
+                  for k, v in feeds.items()}
+        return [o[:n] for o in self.session.run(self.output_names, padded)]
 
     def run_on_device(self, feeds: dict[str, Any]) -> list[Any]:
         """Inputs and outputs stay on the GPU: torch CUDA tensors in, torch CUDA tensors out (I/O binding, no host
@@ -147,6 +159,14 @@ class OnnxModel:
     def describe(self) -> dict:
         return {"model": self.path.name, "providers": self.providers, "requested": self.requested_providers,
                 "fp16": self.fp16, **({"fp16_rejected": self.fp16_rejected} if self.fp16_rejected else {})}
+
+
+def _batch_to_pad(model: "OnnxModel", feeds: dict[str, np.ndarray]) -> int | None:
+    """The batch size to pad, or None: only on a GPU, only for models whose every input has a symbolic batch."""
+    if not model.on_gpu or not model.dynamic_batch:
+        return None
+    sizes = {np.shape(v)[0] for v in feeds.values() if np.ndim(v)}
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 def _probe_inputs(session) -> dict[str, np.ndarray]:

@@ -42,6 +42,10 @@ def test_cuda_iobinding_keeps_tensors_on_gpu_and_matches_cpu():
     assert out[0].is_cuda
     ref = OnnxModel(POSE, device="cpu").run({"input_1": x.cpu().numpy()})
     np.testing.assert_allclose(out[0].cpu().numpy(), ref[0], rtol=1e-3, atol=1e-2)
+    three = x[:1].repeat(3, 1, 1, 1).cpu().numpy()  # padded to a batch of 4 on the GPU, 3 rows come back
+    padded = gpu.run({"input_1": three})
+    assert padded[0].shape[0] == 3
+    np.testing.assert_allclose(padded[0], np.repeat(ref[0][:1], 3, axis=0), rtol=1e-3, atol=1e-2)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
