@@ -33,19 +33,25 @@ def test_run_on_device_matches_run_and_accepts_torch_tensors():
         np.testing.assert_array_equal(u, np.asarray(v))
 
 
+def relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    """max |got - want| / max |want|: GPU kernels sum in another order than the CPU ones."""
+    return float(np.abs(got.astype(np.float64) - want).max() / max(np.abs(want).max(), 1e-12))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_iobinding_keeps_tensors_on_gpu_and_matches_cpu():
     gpu = OnnxModel(POSE, device="cuda", fp16=False)
     assert gpu.providers[0] == "CUDAExecutionProvider"
+    torch.manual_seed(0)
     x = torch.rand(2, 256, 256, 3, device="cuda")
     out = gpu.run_on_device({"input_1": x})
     assert out[0].is_cuda
     ref = OnnxModel(POSE, device="cpu").run({"input_1": x.cpu().numpy()})
-    np.testing.assert_allclose(out[0].cpu().numpy(), ref[0], rtol=1e-3, atol=1e-2)
+    assert relative_error(out[0].cpu().numpy(), ref[0]) <= 1e-3
     three = x[:1].repeat(3, 1, 1, 1).cpu().numpy()  # padded to a batch of 4 on the GPU, 3 rows come back
     padded = gpu.run({"input_1": three})
     assert padded[0].shape[0] == 3
-    np.testing.assert_allclose(padded[0], np.repeat(ref[0][:1], 3, axis=0), rtol=1e-3, atol=1e-2)
+    assert relative_error(padded[0], np.repeat(ref[0][:1], 3, axis=0)) <= 1e-3
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
