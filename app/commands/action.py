@@ -1,4 +1,4 @@
-"""`percept action ...`: train, evaluate, export and benchmark online action models."""
+"""`percept action ...`: train, evaluate, export and benchmark online action models; datasets from recordings."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 NAME = "action"
-app = typer.Typer(help="Online action detection: train, eval, export, bench, demo data.", no_args_is_help=True)
+app = typer.Typer(help="Online action detection: train, eval, export, bench, demo data, features from recordings.",
+                  no_args_is_help=True)
 
 
 @app.command()
@@ -118,3 +119,34 @@ def make_demo_data(
         (out / "feature.json").write_text(json.dumps({"type": "skeleton", "keypoints": "coco17"}))
     frames = sum(len(v.features) for vs in videos.values() for v in vs)
     typer.echo(f"wrote {train_videos}+{test_videos} videos ({frames} frames, {len(classes)} classes) to {out}/")
+
+
+@app.command()
+def features(
+    results: list[Path] = typer.Option(..., "--results", help="results.jsonl of `percept run --headless` "
+                                       "(repeatable)."),
+    labels: Path = typer.Option(..., "--labels", help="CSV: results,track_id,start_frame,end_frame,label "
+                                "(frames inclusive; track_id empty or * = every track)."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to write (THUMOS feature layout)."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Action names in class order, comma-separated "
+                                          "(default: sorted labels); background is always class 0."),
+    test_fraction: float = typer.Option(0.25, "--test-fraction", help="Share of videos held out for test."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the train/test split."),
+    min_frames: int = typer.Option(16, "--min-frames", min=1, help="Leave out track segments shorter than this."),
+    max_gap: int = typer.Option(30, "--max-gap", min=0, help="Bridge a track's gaps up to this many frames, as "
+                                "the online_action stage does (its max_missing_frames); longer gaps split it."),
+    keypoint_threshold: float = typer.Option(0.3, "--keypoint-threshold", min=0.0, max=1.0,
+                                             help="As the online_action stage's keypoint_threshold."),
+) -> None:
+    """Skeleton features + per-frame targets from labelled recordings, to train models the stage can run."""
+    from models.action.recordings import build_dataset
+
+    summary = build_dataset(results, labels, out, classes.split(",") if classes is not None else None,
+                            test_fraction, seed, min_frames, max_gap, keypoint_threshold)
+    for warning in summary["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
+    per_class = ", ".join(f"{c} {n}" for c, n in summary["class_frames"].items())
+    skipped = (f"; left out {summary['skipped_short']} segments under {min_frames} frames"
+               if summary["skipped_short"] else "")
+    typer.echo(f"wrote {summary['videos']} videos ({summary['train']} train, {summary['test']} test), "
+               f"{summary['frames']} frames to {out}/; frames per class: {per_class}{skipped}")

@@ -64,7 +64,8 @@ class OnlineActionStage(Stage):
         pos, vis = normalise_pose(kp17, self.params.keypoint_threshold)
         prev_pos, prev_vis = np.zeros_like(pos), np.zeros_like(vis)
         for i, tid in enumerate(persons.track_ids.tolist()):
-            if tid >= 0 and tid in self._previous:
+            # velocity only where the track's temporal state goes on (not after its state expired)
+            if tid >= 0 and tid in self._previous and tid in self.streamer.tracks:
                 prev_pos[i], prev_vis[i] = self._previous[tid]
         feats = skeleton_features(pos, vis, prev_pos, prev_vis)
         live = set()
