@@ -33,8 +33,11 @@ class Board:
         if square <= 0:
             raise CalibrationError("--square must be the square side in metres, > 0")
         if parts[0] == "charuco":
-            return cls("charuco", cols, rows, square, marker or square * 0.75,
-                       parts[2] if len(parts) > 2 else "DICT_4X4_50")
+            dictionary = parts[2] if len(parts) > 2 else "DICT_4X4_50"
+            if not dictionary.startswith("DICT_") or not hasattr(cv2.aruco, dictionary):
+                known = sorted(n for n in dir(cv2.aruco) if n.startswith("DICT_") and "APRILTAG" not in n)
+                raise CalibrationError(f"unknown ArUco dictionary {dictionary!r}; e.g. {', '.join(known[:6])}, ...")
+            return cls("charuco", cols, rows, square, marker or square * 0.75, dictionary)
         return cls("chessboard", cols, rows, square)
 
     def object_points(self) -> np.ndarray:

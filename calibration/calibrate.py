@@ -3,6 +3,7 @@ and (stereo) rectification with the epipolar error measured after it."""
 from __future__ import annotations
 
 import glob
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +19,13 @@ MODELS = {"standard": 0, "rational": cv2.CALIB_RATIONAL_MODEL, "thin_prism": cv2
           cv2.CALIB_THIN_PRISM_MODEL}
 
 
+def _natural_key(path: Path) -> list:
+    """left2 before left10, so left and right globs pair up as people number their files."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
 def expand_images(pattern: str) -> list[Path]:
-    paths = sorted(Path(p) for p in glob.glob(pattern))
+    paths = sorted((Path(p) for p in glob.glob(pattern)), key=_natural_key)
     if not paths:
         raise CalibrationError(f"no images match {pattern!r}")
     return paths
@@ -124,6 +130,8 @@ class StereoReport:
 
 def calibrate_stereo(left_paths: list[Path], right_paths: list[Path], board: Board, model: str = "standard",
                      max_blur_px: float = 5.0) -> StereoReport:
+    if model not in MODELS:
+        raise CalibrationError(f"model must be one of {', '.join(MODELS)}")
     if len(left_paths) != len(right_paths):
         raise CalibrationError(f"{len(left_paths)} left images but {len(right_paths)} right images; "
                                f"they must pair up in sorted order")

@@ -60,9 +60,20 @@ def _read_association(path: Path, root: Path) -> list[tuple[float, Path, Path | 
 
 
 def load_intrinsics_yaml(path: Path) -> tuple[Intrinsics | None, float | None, tuple[int, int] | None]:
-    """Intrinsics (size may be unknown until the first image), depth scale if given."""
+    """Intrinsics (size may be unknown until the first image), depth scale if given. Also reads the OpenCV
+    FileStorage files that `percept calibrate intrinsics` writes."""
+    text = path.read_text(errors="replace")
+    if text.startswith("%YAML") or "camera_matrix" in text[:4000]:
+        from calibration.errors import CalibrationError
+        from calibration.io import read_intrinsics
+
+        try:
+            intr = read_intrinsics(path)
+            return intr, None, (intr.width, intr.height)
+        except (CalibrationError, ValueError, KeyError) as exc:
+            raise SourceError(f"intrinsics file {path}: {exc}") from exc
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(text) or {}
         fx, fy, cx, cy = (float(data[k]) for k in ("fx", "fy", "cx", "cy"))
     except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise SourceError(f"intrinsics file {path} must be YAML with numeric fx, fy, cx, cy ({exc})") from exc

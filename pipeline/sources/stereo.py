@@ -171,7 +171,17 @@ def _make(spec: SourceSpec) -> StereoSource:
     if not spec.target:
         raise SourceError("stereo needs a calibration file: stereo:CALIB.yaml,left=...,right=... | sbs=VIDEO | "
                           "cameras=0+1")
-    nd = int(o.get("num_disparities", 64))
+    unknown = set(o) - {"left", "right", "fps", "sbs", "cameras", "num_disparities"}
+    if unknown:
+        raise SourceError(f"stereo: unknown option(s) {', '.join(sorted(unknown))}; valid: left, right, fps, sbs, "
+                          f"cameras, num_disparities")
+    try:
+        nd = int(o.get("num_disparities", 64))
+    except ValueError:
+        nd = -1
+    if nd <= 0 or nd % 16:
+        raise SourceError(f"stereo: num_disparities must be a positive multiple of 16, got "
+                          f"{o.get('num_disparities')!r}")
     if "sbs" in o:
         return StereoSource(spec.target, _SideBySide(o["sbs"]), nd, name=Path(o["sbs"]).name)
     if "cameras" in o:

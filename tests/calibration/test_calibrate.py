@@ -69,6 +69,22 @@ def test_board_spec_errors():
         Board.parse("circles:4x11", 0.02)
     with pytest.raises(CalibrationError, match="> 0"):
         Board.parse("chessboard:9x6", 0)
+    with pytest.raises(CalibrationError, match="unknown ArUco dictionary 'DICT_9X9_1'"):
+        Board.parse("charuco:7x5:DICT_9X9_1", 0.03)
+
+
+def test_image_globs_pair_in_natural_order(tmp_path):
+    for n in (1, 2, 10):
+        (tmp_path / f"left{n}.png").write_bytes(b"")
+    assert [p.name for p in expand_images(str(tmp_path / "left*.png"))] == ["left1.png", "left2.png", "left10.png"]
+
+
+def test_stereo_with_an_unknown_model_is_one_line(tmp_path):
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), np.zeros((8, 8), np.uint8))
+    proc = percept("calibrate", "stereo", "--left", str(img), "--right", str(img), "--pattern", "chessboard:9x6",
+                   "--square", "0.024", "--model", "fisheye", "--out", str(tmp_path / "s.yaml"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_charuco_board_is_detected():

@@ -67,3 +67,7 @@ def test_stereo_source_errors(tmp_path):
     src = open_source(f"stereo:{tmp_path / 'missing.yaml'},left={tmp_path},right={tmp_path}")
     with pytest.raises(SourceError):
         src.open()
+    with pytest.raises(SourceError, match="multiple of 16"):
+        open_source(f"stereo:{tmp_path / 'c.yaml'},left={tmp_path},right={tmp_path},num_disparities=50")
+    with pytest.raises(SourceError, match="unknown option.*lefft"):
+        open_source(f"stereo:{tmp_path / 'c.yaml'},lefft={tmp_path},right={tmp_path}")

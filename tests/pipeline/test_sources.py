@@ -136,3 +136,19 @@ def test_tum_association_list_on_real_realsense_capture():
     assert frames[0].depth is not None and frames[0].depth.dtype == np.uint16
     median_m = float(np.median(frames[0].depth_metres()[frames[0].depth > 0]))
     assert 0.5 < median_m < 3.0
+
+
+def test_images_source_reads_intrinsics_written_by_percept_calibrate(tmp_path):
+    """OpenCV FileStorage YAML (what `percept calibrate intrinsics` writes) works as intrinsics=FILE."""
+    import cv2
+
+    from calibration.camera import Intrinsics
+    from calibration.io import write_intrinsics
+
+    cv2.imwrite(str(tmp_path / "0000.png"), np.zeros((48, 64, 3), np.uint8))
+    write_intrinsics(tmp_path / "cam.yaml", Intrinsics(64, 48, 50.0, 51.0, 32.0, 24.0, (0.1, 0, 0, 0, 0)))
+    src = ImagesSource(tmp_path, intrinsics=tmp_path / "cam.yaml")
+    with src:
+        packet = src.read()
+    intr = packet.color_intrinsics
+    assert (intr.fx, intr.fy, intr.cx, intr.cy, intr.width) == (50.0, 51.0, 32.0, 24.0, 64)
