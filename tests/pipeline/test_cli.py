@@ -224,3 +224,9 @@ def test_source_failing_mid_run_exits_1_with_outputs_kept(tmp_path):
     assert "cannot read image" in proc.stderr and "Traceback" not in proc.stderr
     assert len((out / "results.jsonl").read_text().splitlines()) == 5
     assert decoded_frames(out / "annotated.mp4") == 5
+
+
+def test_usage_errors_are_a_message_not_a_traceback():
+    proc = percept("run", "--bogus")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "No such option" in proc.stderr
