@@ -71,7 +71,6 @@ class OnnxModel:
         if not self.path.is_file():
             raise PerceptError(f"model file not found: {self.path}; run `percept models pull` or check the path")
         requested = list(providers) if providers else resolve_providers(device)
-        gpu_requested = requested[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
         ort.set_default_logger_severity(3)  # cuDNN's per-plan messages are not the user's business
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
