@@ -109,7 +109,8 @@ class Scheduler:
         self._read = 0
         self._drops = 0
         self._slot: FramePacket | None = None
-        self._threads: list[threading.Thread] = []
+        self._threads: list[threading.Thread] = []  # stage workers
+        self._reader_thread: threading.Thread | None = None
 
     # ----- flow control -------------------------------------------------------------------------------------
     def _request_stop(self, reason: str, error: str | None = None) -> None:
@@ -295,7 +296,7 @@ class Scheduler:
             t0 = time.perf_counter()
             reader = threading.Thread(target=self._reader, args=(source,), name="source", daemon=True)
             reader.start()
-            self._threads.append(reader)
+            self._reader_thread = reader
             self._consume(sinks, report, on_result)
             report.wall_s = time.perf_counter() - t0
         except KeyboardInterrupt:
@@ -310,7 +311,7 @@ class Scheduler:
                 inlet.close()
             # Workers finish the frame in hand before stages close; a thread still running native code while
             # the interpreter exits aborts the process.
-            self._join([t for t in self._threads if t.name != "source"], timeout_s=10.0)
+            self._join(self._threads, timeout_s=10.0)
             for sink in sinks:
                 try:
                     sink.close()
@@ -320,7 +321,8 @@ class Scheduler:
                 source.close()
             except Exception as exc:
                 log.error("closing source failed: %s", exc)
-            self._join([t for t in self._threads if t.name == "source"], timeout_s=5.0)
+            if self._reader_thread is not None:
+                self._join([self._reader_thread], timeout_s=5.0)
             for node in started_nodes:
                 try:
                     node.stage.close()

@@ -85,20 +85,23 @@ class StaggeredTRNState:
         self.h, self.c, self.future = (t.view(batch, 2, -1) for t in (h, c, fut))
         self.age = torch.zeros(batch, dtype=torch.long, device=device)  # frames seen before this one
 
-    @staticmethod
-    def stack(states: list["StaggeredTRNState"]) -> "StaggeredTRNState":
-        out = object.__new__(StaggeredTRNState)
-        out.model, out.window = states[0].model, states[0].window
-        for name in ("h", "c", "future", "age"):
-            setattr(out, name, torch.cat([getattr(s, name) for s in states]))
-        return out
+    _TENSORS = ("h", "c", "future", "age")
 
-    def row(self, i: int) -> "StaggeredTRNState":
+    def _with(self, **tensors: torch.Tensor) -> "StaggeredTRNState":
         out = object.__new__(StaggeredTRNState)
         out.model, out.window = self.model, self.window
-        for name in ("h", "c", "future", "age"):
-            setattr(out, name, getattr(self, name)[i:i + 1])
+        out.__dict__.update(tensors)
         return out
+
+    @staticmethod
+    def stack(states: list["StaggeredTRNState"]) -> "StaggeredTRNState":
+        """Several streams' states as one batch (one model call for all tracks of a frame)."""
+        names = StaggeredTRNState._TENSORS
+        return states[0]._with(**{n: torch.cat([getattr(s, n) for s in states]) for n in names})
+
+    def row(self, i: int) -> "StaggeredTRNState":
+        """Stream ``i`` of a batch."""
+        return self._with(**{n: getattr(self, n)[i:i + 1] for n in self._TENSORS})
 
     def step(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B,D) -> (logits (B,C), future logits (B,S,C)); updates the state."""
