@@ -10,13 +10,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from app.session import Session
 from pipeline.errors import PerceptError
-from pipeline.graph import Graph, GraphConfig
 from pipeline.metrics import RunReport, summarise_ms
 from pipeline.packet import FramePacket
-from pipeline.scheduler import RunOptions, Scheduler
 from pipeline.sources.base import Source
-from pipeline.stage import StageContext
+from pipeline.stage import StreamContext, takes_state
 
 
 class MemorySource(Source):
@@ -67,11 +66,10 @@ def preload(source: Source, n: int) -> list[FramePacket]:
     return frames
 
 
-def run_pipelined(config: GraphConfig, frames: list[FramePacket], total: int, mode: str = "offline",
-                  max_in_flight: int | None = None, device: str = "auto", rate_hz: float | None = None) -> RunReport:
-    graph = Graph.from_config(config)
+def run_pipelined(session: Session, frames: list[FramePacket], total: int, mode: str = "offline",
+                  max_in_flight: int | None = None, rate_hz: float | None = None) -> RunReport:
     source = MemorySource(frames, live=mode == "live", rate_hz=rate_hz, total=total)
-    return Scheduler(graph, RunOptions(mode=mode, max_in_flight=max_in_flight, device=device)).run(source)
+    return session.run(source, mode=mode, max_in_flight=max_in_flight)
 
 
 @dataclass
@@ -91,13 +89,15 @@ class SequentialResult:
                 "stages": {k: {"latency_ms": summarise_ms(v)} for k, v in self.stage_ms.items()}}
 
 
-def run_sequential(config: GraphConfig, frames: list[FramePacket], total: int,
-                   device: str = "auto") -> SequentialResult:
-    """The same stages, in topological order, in one thread, one frame at a time."""
-    graph = Graph.from_config(config)
+def run_sequential(session: Session, frames: list[FramePacket], total: int) -> SequentialResult:
+    """The same stages (the session's, models already loaded), in topological order, in one thread, one frame
+    at a time, with stream state of their own."""
+    session.engine.start()
+    graph = session.graph
     nodes = [graph.nodes[n] for n in graph.order]
-    for node in nodes:
-        node.stage.setup(StageContext(name=node.name, mode="offline", device=device))
+    stream = StreamContext("sequential", "memory")
+    states = {node.name: node.stage.open_stream(stream) for node in nodes}
+    with_state = {node.name: takes_state(node.stage) for node in nodes}
     stage_ms: dict[str, list[float]] = {n.name: [] for n in nodes}
     e2e: list[float] = []
     source = MemorySource(frames, total=total)
@@ -109,26 +109,30 @@ def run_sequential(config: GraphConfig, frames: list[FramePacket], total: int,
                 if not all(packet.has(k) for k in node.stage.inputs):
                     continue
                 s = time.perf_counter()
-                packet.data.update(node.stage.process(packet) or {})
+                if with_state[node.name]:
+                    outputs = node.stage.process(packet, states[node.name])
+                else:
+                    outputs = node.stage.process(packet)
+                packet.apply(outputs or {})
                 stage_ms[node.name].append((time.perf_counter() - s) * 1000.0)
             e2e.append((time.perf_counter() - packet.arrival_time) * 1000.0)
         wall = time.perf_counter() - t0
     finally:
         for node in nodes:
-            node.stage.close()
+            node.stage.close_stream(states[node.name])
     return SequentialResult(total, wall, stage_ms, e2e)
 
 
-def bench(config: GraphConfig, frames: list[FramePacket], total: int, mode: str, compare_sequential: bool,
-          max_in_flight: int | None, device: str, rate_hz: float | None = None, warmup: int = 10) -> dict:
+def bench(session: Session, frames: list[FramePacket], total: int, mode: str, compare_sequential: bool,
+          max_in_flight: int | None, rate_hz: float | None = None, warmup: int = 10) -> dict:
     """Run the graph pipelined (and optionally sequentially) over ``total`` frames cycled from ``frames``."""
     if warmup:
-        run_sequential(config, frames[:warmup], min(warmup, len(frames)), device)  # load models, fill caches
-    report = run_pipelined(config, frames, total, mode, max_in_flight, device, rate_hz)
+        run_sequential(session, frames[:warmup], min(warmup, len(frames)))  # load models, fill caches
+    report = run_pipelined(session, frames, total, mode, max_in_flight, rate_hz)
     result = {"frames": total, "distinct_frames": len(frames), "frame_size": [frames[0].width, frames[0].height],
               "rate_hz": rate_hz, "pipelined": report.to_dict()}
     if compare_sequential:
-        seq = run_sequential(config, frames, total, device)
+        seq = run_sequential(session, frames, total)
         result["sequential"] = seq.to_dict()
         result["speedup"] = round(report.fps / seq.fps, 3) if seq.fps else None
     stage_medians = [s["latency_ms"]["p50"] for s in result["pipelined"]["stages"].values()

@@ -1,11 +1,14 @@
 """The ``percept`` command line (typer). User mistakes end as one line on stderr and a non-zero exit."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -53,17 +56,41 @@ def run(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for files."),
 ) -> None:
     """Run a graph over a source; headless writes results.jsonl, annotated.mp4 and metrics.json."""
-    from app.runner import check_out_dir, prepare, write_metrics
+    from app.runner import check_out_dir
+    from app.session import Session
+    from pipeline.sources import open_source
 
-    setup = prepare(source, graph, mode, plugin)
+    session = Session.from_options(graph, device, plugin)  # graph, stages and params validated, nothing loaded
+    src = open_source(source)
+    chosen_mode = session.mode_for(src, mode)
     if not headless:
         ui = _try_ui()
         if ui is not None:
-            raise typer.Exit(ui(setup, device))
+            raise typer.Exit(ui(session, src, chosen_mode))
         typer.echo("note: no display or no desktop UI available; running headless", err=True)
     out = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     check_out_dir(out)
-    raise typer.Exit(_run_headless(setup, out, max_frames, max_in_flight, device, video, progress, write_metrics))
+    with _sigterm_as_interrupt(), session:
+        report = session.run_to_folder(src, out, video=video, progress=progress, mode=chosen_mode,
+                                       max_frames=max_frames, max_in_flight=max_in_flight)
+    raise typer.Exit(_report_exit(report, chosen_mode, out))
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM ends a run like Ctrl-C: frames in flight finish, outputs close."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _try_ui():
@@ -79,44 +106,11 @@ def _try_ui():
     return getattr(module, "run_ui", None)
 
 
-def _run_headless(setup, out: Path, max_frames, max_in_flight, device, video, progress, write_metrics) -> int:
-    from tqdm import tqdm
-
-    from app.overlay import OverlayRenderer
-    from pipeline.scheduler import RunOptions, Scheduler
-    from pipeline.sinks import JsonlSink, VideoSink
-
-    graph = setup.build_graph()
-    sinks = [JsonlSink(out / "results.jsonl")]
-    if video:
-        sinks.append(VideoSink(out / "annotated.mp4", OverlayRenderer()))
-    scheduler = Scheduler(graph, RunOptions(mode=setup.mode, max_in_flight=max_in_flight,
-                                            max_frames=max_frames, device=device))
-    bar = {"tqdm": None}
-
-    def on_result(packet) -> None:
-        if not progress:
-            return
-        if bar["tqdm"] is None:
-            total = setup.source.frame_count
-            if max_frames:
-                total = min(total, max_frames) if total else max_frames
-            bar["tqdm"] = tqdm(total=total, unit="frame", desc=setup.source.name[:30], dynamic_ncols=True,
-                               file=sys.stderr, disable=None)
-        bar["tqdm"].update(1)
-
-    try:
-        report = scheduler.run(setup.source, sinks, on_result)
-    finally:
-        if bar["tqdm"] is not None:
-            bar["tqdm"].close()
-    metrics = out / "metrics.json"
-    write_metrics(metrics, report.to_dict(), {"graph": str(setup.graph_path), "outputs": {
-        "results": str(out / "results.jsonl"), "video": str(out / "annotated.mp4") if video else None}})
+def _report_exit(report, mode: str, out: Path) -> int:
     summary = (f"{report.frames_done} frames in {report.wall_s:.1f} s ({report.fps:.1f} fps), "
-               f"{report.drops} dropped, mode {setup.mode}; results in {out}/")
+               f"{report.drops} dropped, mode {mode}; results in {out}/")
     typer.echo(summary, err=True)
-    if report.ended_by in ("source_error", "stage_error"):
+    if report.ended_by in ("source_error", "stage_error", "sink_error"):
         typer.echo(f"error: {report.error}", err=True)
         return EXIT_RUN_FAILED
     if report.ended_by == "interrupted":
@@ -142,25 +136,28 @@ def bench(
 ) -> None:
     """Throughput and per-stage / end-to-end latency percentiles of a graph."""
     from app.bench import bench as run_bench
-    from app.bench import preload
-    from app.runner import prepare
+    from app.bench import preload, run_sequential
+    from app.session import Session
+    from pipeline.sources import open_source
 
-    setup = prepare(source, graph, mode, plugin)
-    loaded = preload(setup.source, frames)
-    if mode == "live" and rate is None:
-        from app.bench import run_sequential
-
-        probe = run_sequential(setup.graph_config, loaded[:30], min(30, frames), device)
-        rate = round(3 * probe.fps, 1)  # a camera clearly faster than the graph
-    result = run_bench(setup.graph_config, loaded, frames, mode, compare_sequential, max_in_flight, device, rate)
-    result["graph"] = str(setup.graph_path)
-    result["source"] = setup.source.name
+    if mode not in ("live", "offline"):
+        raise PerceptError(f"--mode must be live or offline, got {mode!r}")
+    session = Session.from_options(graph, device, plugin)
+    src = open_source(source)
+    loaded = preload(src, frames)
+    with session:
+        if mode == "live" and rate is None:
+            probe = run_sequential(session, loaded[:30], min(30, frames))
+            rate = round(3 * probe.fps, 1)  # a camera clearly faster than the graph
+        result = run_bench(session, loaded, frames, mode, compare_sequential, max_in_flight, rate)
+    result["graph"] = str(session.graph_path)
+    result["source"] = src.name
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
     p = result["pipelined"]
     paced = f", source paced at {rate} frames/s" if rate else ""
-    typer.echo(f"graph {setup.graph_path.name} on {setup.source.name}, {result['frames']} frames "
+    typer.echo(f"graph {session.graph_path.name} on {src.name}, {result['frames']} frames "
                f"{result['frame_size'][0]}x{result['frame_size'][1]}, mode {mode}{paced}")
     typer.echo(f"pipelined: {p['fps']:.1f} frames/s, end-to-end p50 {p['end_to_end_ms']['p50']} ms "
                f"p95 {p['end_to_end_ms']['p95']} ms p99 {p['end_to_end_ms']['p99']} ms, drops {p['drops']}, "

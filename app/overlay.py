@@ -10,7 +10,9 @@ import cv2
 import numpy as np
 
 from pipeline.packet import FramePacket
-from pipeline.results import COCO17_EDGES, Detections, Persons
+from models.vision.detections import Detections
+from models.vision.keypoints import COCO17_EDGES
+from models.vision.persons import Persons
 
 _PALETTE = np.array([
     (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),

@@ -1,4 +1,5 @@
-"""Builds what a run needs (graph, source, sinks) from CLI options, so the CLI, the bench and the UI share it."""
+"""What every command needs before a session exists: the built-in stages registered, a graph name resolved to its
+file, output folders checked, metrics written atomically."""
 from __future__ import annotations
 
 import importlib
@@ -6,15 +7,10 @@ import json
 import logging
 import platform
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import ConfigError, PerceptError
-from pipeline.graph import Graph, GraphConfig, load_graph_config
 from pipeline.paths import asset
-from pipeline.registry import load_plugin
-from pipeline.sources import open_source
-from pipeline.sources.base import Source
 
 log = logging.getLogger(__name__)
 DEFAULT_GRAPH = asset("graphs", "default.yaml")
@@ -23,6 +19,7 @@ DEFAULT_GRAPH = asset("graphs", "default.yaml")
 def load_builtin_stages() -> None:
     """Register the engine's OpenCV stages and every model stage."""
     importlib.import_module("pipeline.cpu_stages")
+    importlib.import_module("pipeline.depth_stages")
     try:
         stages = importlib.import_module("models.stages")
     except ModuleNotFoundError as exc:
@@ -46,33 +43,6 @@ def resolve_graph_path(graph: str | None) -> Path:
         shipped = ", ".join(sorted(p.stem for p in asset("graphs").glob("*.yaml")))
         raise ConfigError(f"graph file not found: {graph} (shipped graphs: {shipped})")
     return path
-
-
-@dataclass
-class RunSetup:
-    graph_config: GraphConfig
-    graph_path: Path
-    source: Source
-    mode: str
-    plugins: list[str] = field(default_factory=list)
-
-    def build_graph(self) -> Graph:
-        return Graph.from_config(self.graph_config)
-
-
-def prepare(source: str | None, graph: str | None, mode: str | None, plugins: list[str]) -> RunSetup:
-    """Everything validated before anything starts: plugins, graph file, stage params, source spec."""
-    load_builtin_stages()
-    for spec in plugins:
-        load_plugin(spec)
-    graph_path = resolve_graph_path(graph)
-    config = load_graph_config(graph_path)
-    Graph.from_config(config)  # validate the whole graph now (types, params, inputs, cycles)
-    src = open_source(source)
-    chosen = mode or config.mode or ("live" if src.live else "offline")
-    if chosen not in ("live", "offline"):
-        raise ConfigError(f"mode must be live or offline, got {chosen!r}")
-    return RunSetup(config, graph_path, src, chosen, list(plugins))
 
 
 def environment_facts() -> dict:

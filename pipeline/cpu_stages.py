@@ -13,7 +13,7 @@ from pydantic import Field
 
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
-from pipeline.stage import Stage, StageContext, StageParams
+from pipeline.stage import Stage, StageContext, StageParams, StreamContext
 
 
 class _OpenCVParams(StageParams):
@@ -97,14 +97,13 @@ class MotionStage(_OpenCVStage):
         levels: int = Field(default=2, ge=1, le=6)
         iterations: int = Field(default=2, ge=1, le=10)
 
-    def __init__(self, params=None) -> None:
-        super().__init__(params)
-        self._previous: np.ndarray | None = None
+    def open_stream(self, stream: StreamContext) -> dict[str, np.ndarray | None]:
+        return {"previous": None}  # the stream's last downscaled frame
 
-    def process(self, packet: FramePacket) -> dict[str, Any]:
+    def process(self, packet: FramePacket, state: dict[str, np.ndarray | None]) -> dict[str, Any]:
         s = self.params.scale
         small = cv2.resize(packet.get("smooth"), None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-        previous, self._previous = self._previous, small
+        previous, state["previous"] = state["previous"], small
         if previous is None or previous.shape != small.shape:
             return {"motion": 0.0}
         flow = cv2.calcOpticalFlowFarneback(previous, small, None, 0.5, self.params.levels, 9,

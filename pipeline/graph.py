@@ -18,7 +18,8 @@ from pipeline.errors import ConfigError
 from pipeline.registry import get_stage_type
 from pipeline.stage import Stage
 
-SOURCE_KEYS = ("color", "depth")
+SOURCE_KEYS = ("color", "depth", "right")
+STAGE_WRITABLE_SOURCE_KEYS = ("depth",)  # stereo matching and depth registration write depth
 
 
 class StageConfig(BaseModel):
@@ -155,6 +156,8 @@ class Graph:
             deps: list[str] = []
             for key in stage.inputs:
                 if key in SOURCE_KEYS:
+                    if key in last_writer:
+                        deps.append(last_writer[key])
                     continue
                 if key not in last_writer:
                     producers = sorted({n.name for n in nodes if key in n.stage.outputs})
@@ -167,7 +170,7 @@ class Graph:
                 if key in last_writer:
                     deps.append(last_writer[key])
             for key in stage.outputs:
-                if key in SOURCE_KEYS:
+                if key in SOURCE_KEYS and key not in STAGE_WRITABLE_SOURCE_KEYS:
                     raise ConfigError(f"stage {node.name!r} may not output {key!r}: it is provided by the source")
                 if key in last_writer:
                     deps.append(last_writer[key])

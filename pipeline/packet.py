@@ -10,13 +10,30 @@ import numpy as np
 from calibration.camera import Extrinsics, Intrinsics
 
 
+@dataclass(frozen=True)
+class DepthMap:
+    """What a stage that writes "depth" returns (stereo matching, depth registration): uint16 depth in units of
+    ``scale`` metres, and the camera it is now in (registered to colour when ``aligned``)."""
+
+    depth: np.ndarray
+    scale: float = 0.001
+    aligned: bool = True
+    intrinsics: Intrinsics | None = None
+
+    def __post_init__(self) -> None:
+        if self.depth.ndim != 2 or self.depth.dtype != np.uint16:
+            raise ValueError(f"depth must be uint16 (H,W), got {self.depth.dtype} {self.depth.shape}")
+
+
 @dataclass
 class FramePacket:
     """One frame travelling through the graph.
 
     ``color`` is RGB uint8 (H,W,3). ``depth`` is uint16 (H,W) in units of ``depth_scale`` metres; when
     ``depth_aligned`` is true it is registered to the colour image (same size, ``color_intrinsics`` apply).
-    ``data`` holds stage outputs by key ("persons", "objects", ...); only the scheduler writes to it.
+    ``right`` is the rectified right image of a stereo pair (RGB, same size as ``color``) with ``baseline_m``;
+    a stereo stage turns it into depth. ``data`` holds stage outputs by key ("persons", "objects", ...); only
+    the engine writes to it. ``stream_id`` names the stream the frame belongs to (one session may serve several).
     """
 
     seq: int
@@ -29,17 +46,22 @@ class FramePacket:
     depth_intrinsics: Intrinsics | None = None
     depth_to_color: Extrinsics | None = None
     source_name: str | None = None
+    right: np.ndarray | None = None
+    baseline_m: float | None = None
+    stream_id: str = "main"
     arrival_time: float = field(default_factory=time.perf_counter)
     data: dict[str, Any] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
     latency_ms: dict[str, float] = field(default_factory=dict)
-    index: int = -1  # admission order inside one graph run (contiguous even when live mode drops frames)
+    index: int = -1  # admission order inside its stream (contiguous even when live mode drops frames)
 
     def __post_init__(self) -> None:
         if self.color.ndim != 3 or self.color.shape[2] != 3 or self.color.dtype != np.uint8:
             raise ValueError(f"color must be uint8 (H,W,3) RGB, got {self.color.dtype} {self.color.shape}")
         if self.depth is not None and (self.depth.ndim != 2 or self.depth.dtype != np.uint16):
             raise ValueError(f"depth must be uint16 (H,W), got {self.depth.dtype} {self.depth.shape}")
+        if self.right is not None and self.right.shape != self.color.shape:
+            raise ValueError(f"right must match color {self.color.shape}, got {self.right.shape}")
 
     @property
     def width(self) -> int:
@@ -55,6 +77,8 @@ class FramePacket:
             return True
         if key == "depth":
             return self.depth is not None
+        if key == "right":
+            return self.right is not None
         return key in self.data
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -62,7 +86,22 @@ class FramePacket:
             return self.color
         if key == "depth":
             return self.depth
+        if key == "right":
+            return self.right
         return self.data.get(key, default)
+
+    def apply(self, outputs: dict[str, Any]) -> None:
+        """Store a stage's outputs: "depth" (a DepthMap) replaces the frame's depth, the rest go to ``data``."""
+        depth = outputs.get("depth")
+        if depth is not None:
+            if not isinstance(depth, DepthMap):
+                raise TypeError(f"a stage's 'depth' output must be a DepthMap, got {type(depth).__name__}")
+            self.depth, self.depth_scale, self.depth_aligned = depth.depth, depth.scale, depth.aligned
+            if depth.intrinsics is not None:
+                self.depth_intrinsics = depth.intrinsics
+            if depth.aligned:
+                self.depth_to_color = None
+        self.data.update((k, v) for k, v in outputs.items() if k != "depth")
 
     def depth_metres(self) -> np.ndarray | None:
         """Depth as float32 metres with 0 where invalid."""
@@ -70,21 +109,19 @@ class FramePacket:
             return None
         return self.depth.astype(np.float32) * np.float32(self.depth_scale)
 
-    def to_record(self) -> dict[str, Any]:
-        """The result line: a fixed core, plus any stage output that knows how to write itself as JSON."""
-        persons = self.data.get("persons")
-        objects = self.data.get("objects")
+    def to_record(self, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The result line: a fixed core, ``defaults`` for keys the product always writes (e.g. an empty
+        "persons" list), then every stage output that is plain JSON or knows how to write itself (``to_json``)."""
         record: dict[str, Any] = {
             "frame": self.seq,
             "timestamp": round(float(self.timestamp), 6),
             "source_name": self.source_name,
             "width": self.width,
             "height": self.height,
-            "persons": persons.to_json() if persons is not None else [],
-            "objects": objects.to_json() if objects is not None else [],
         }
+        record.update(defaults or {})
         for key, value in self.data.items():
-            if key in ("persons", "objects") or key.startswith("_"):
+            if key.startswith("_"):
                 continue
             to_json = getattr(value, "to_json", None)
             if callable(to_json):

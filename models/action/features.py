@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.results import COCO17_NAMES
+from models.vision.keypoints import COCO17_NAMES
 
 SKELETON_FEATURE_DIM = 17 * 2 * 2 + 17  # positions, velocities, visibility
 _LS, _RS, _LH, _RH = (COCO17_NAMES.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))

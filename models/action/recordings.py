@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,8 @@ import numpy as np
 
 from models.action.data import Video, save_dataset
 from models.action.features import SKELETON_FEATURE_DIM, coco17_subset, sequence_features
+from models.results import read_results
+from models.vision.persons import Persons
 from pipeline.errors import PerceptError
 
 BACKGROUND = "background"
@@ -113,53 +114,29 @@ def read_labels(path: Path) -> list[LabelRow]:
     return rows
 
 
-def _keypoints17(person: dict) -> np.ndarray | None:
-    kps = person.get("keypoints")
-    if not isinstance(kps, dict) or not kps:
+def _keypoints17(persons: Persons) -> np.ndarray | None:
+    """(n, 17, 3) COCO-order keypoints of a line's persons, float32 as the stage's Persons.keypoints; None where
+    the line has no keypoints. A keypoint with a null (not finite when written) coordinate is a miss: score 0."""
+    if persons.keypoints is None:
         return None
-    names = tuple(kps)
-    arr = np.zeros((len(names), 3), np.float64)
-    for i, value in enumerate(kps.values()):
-        # a null value or coordinate (not finite when written) is a missed keypoint: score 0
-        if isinstance(value, (list, tuple)) and len(value) >= 3 and all(
-                isinstance(v, (int, float)) and math.isfinite(v) for v in value[:3]):
-            arr[i] = value[:3]
-    return coco17_subset(arr, names)  # float32, as the stage's Persons.keypoints
+    kps = np.where(np.isfinite(persons.keypoints).all(-1, keepdims=True), persons.keypoints, np.float32(0))
+    return coco17_subset(kps, persons.keypoint_names)
 
 
 def read_segments(path: Path, max_gap: int) -> list[Segment]:
     """Tracks of one results.jsonl, cut into segments at gaps longer than ``max_gap`` ticking lines."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PerceptError(f"cannot read results file {path}: {exc}") from exc
-    lines = text.split("\n")
     open_segments: dict[int, Segment] = {}
     done: list[Segment] = []
     tick = -1
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines):  # last line without its newline: a run cut short while writing it
-                break
-            raise PerceptError(f"{path}:{number}: not a JSON result line ({exc.msg}); expected the results.jsonl "
-                               f"of `percept run --headless`") from None
-        if not isinstance(record, dict) or "frame" not in record:
-            raise PerceptError(f"{path}:{number}: not a result line (no 'frame'); expected the results.jsonl of "
-                               f"`percept run --headless`")
-        persons = record.get("persons") or []
-        people = [(p, _keypoints17(p)) for p in persons if isinstance(p, dict)]
-        if persons and all(kp is None for _, kp in people):
+    for result in read_results(path):
+        persons = result.persons
+        kp17 = _keypoints17(persons)
+        if len(persons) and kp17 is None:
             continue  # the stage passes such frames through without updating (or ageing) any track
         tick += 1
-        frame = int(record["frame"])
         seen = set()
-        for person, kp17 in people:
-            tid = person.get("track_id")
-            if kp17 is None or not isinstance(tid, int) or tid < 0 or tid in seen:
+        for i, tid in enumerate(persons.track_ids.tolist()):
+            if tid < 0 or tid in seen:
                 continue
             seen.add(tid)
             seg = open_segments.get(tid)
@@ -167,8 +144,8 @@ def read_segments(path: Path, max_gap: int) -> list[Segment]:
                 if seg is not None:
                     done.append(seg)
                 seg = open_segments[tid] = Segment(tid)
-            seg.frames.append(frame)
-            seg.keypoints.append(kp17)
+            seg.frames.append(result.frame)
+            seg.keypoints.append(kp17[i])
             seg.last_tick = tick
     if tick < 0:
         raise PerceptError(f"{path} has no result lines")

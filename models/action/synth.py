@@ -14,7 +14,7 @@ import numpy as np
 
 from models.action.data import Video
 from models.action.features import sequence_features
-from pipeline.results import COCO17_NAMES
+from models.vision.keypoints import COCO17_NAMES
 
 ACTIONS = ("idle", "wave", "raise_hand", "lower_hand", "clap", "squat", "walk_in_place")
 _J = {n: i for i, n in enumerate(COCO17_NAMES)}

@@ -14,6 +14,7 @@ from models.action.checkpoint import load_train_state, save_model, save_train_st
 from models.action.config import ActionModelConfig
 from models.action.data import ActionDataset, WindowSampler
 from models.action.nets import build_model
+from models.runtime.device import select_device, torch_device
 from pipeline.errors import PerceptError
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,8 @@ class TrainOptions:
 
 
 def pick_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise PerceptError("--device cuda was asked for but torch sees no CUDA device")
-    return torch.device(device)
+    """Training and evaluation: --device as everywhere else (models.runtime.device)."""
+    return torch_device(select_device(device))
 
 
 def seed_everything(seed: int) -> None:

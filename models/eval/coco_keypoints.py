@@ -3,32 +3,37 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from pathlib import Path
 
+import numpy as np
+
+from models.results import read_results
+from models.vision.keypoints import COCO17_NAMES
 from pipeline.errors import PerceptError
-from pipeline.results import COCO17_NAMES
 
 
 def results_to_coco(results_path: Path, image_ids: dict[str, int]) -> list[dict]:
+    """COCO keypoint detections (category 1) of the persons of the lines whose source_name is an image of
+    ``image_ids``. A keypoint the line lacks or has null coordinates for is (0, 0, 0)."""
     dets = []
-    with results_path.open() as f:
-        for lineno, line in enumerate(f, 1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PerceptError(f"{results_path}:{lineno} is not a JSON line: {exc}") from exc
-            image_id = image_ids.get(record.get("source_name"))
-            if image_id is None:
-                continue
-            for person in record.get("persons", []):
-                kps = person.get("keypoints") or {}
-                flat = []
-                for name in COCO17_NAMES:
-                    x, y, s = kps.get(name) or (0.0, 0.0, 0.0)
-                    flat += [float(x), float(y), float(s)]
-                dets.append({"image_id": image_id, "category_id": 1, "keypoints": flat,
-                             "score": float(person.get("score", 0.0))})
+    for result in read_results(results_path):
+        image_id = image_ids.get(result.source_name)
+        if image_id is None:
+            continue
+        persons = result.persons
+        index = {n: j for j, n in enumerate(persons.keypoint_names)}
+        for i in range(len(persons)):
+            flat = []
+            for name in COCO17_NAMES:
+                j = index.get(name)
+                kp = (0.0, 0.0, 0.0) if j is None else persons.keypoints[i, j]
+                if not np.all(np.isfinite(kp)):
+                    kp = (0.0, 0.0, 0.0)
+                # back to the 3 decimals the line holds (Persons keeps float32): the numbers pycocotools sees
+                # are exactly those of the file
+                flat += [round(float(v), 3) for v in kp]
+            dets.append({"image_id": image_id, "category_id": 1, "keypoints": flat,
+                         "score": round(float(persons.scores[i]), 4)})
     return dets
 
 

@@ -15,6 +15,15 @@ from pipeline.errors import PerceptError
 
 log = logging.getLogger(__name__)
 _NUMPY_OF_TORCH: dict = {}
+# Intra-op threads of sessions made with intra_op_threads=0 (0: ONNX Runtime's choice, one per core). A batch
+# worker sets its CPU-thread budget here (set_default_intra_op_threads) so that N workers do not each take every core.
+DEFAULT_INTRA_OP_THREADS = 0
+
+
+def set_default_intra_op_threads(threads: int) -> None:
+    """Process-wide default for sessions made afterwards; 0 restores ONNX Runtime's own choice."""
+    global DEFAULT_INTRA_OP_THREADS
+    DEFAULT_INTRA_OP_THREADS = max(0, int(threads))
 
 
 def _dtype_table() -> None:
@@ -31,25 +40,19 @@ _PREFERENCE = {
 }
 
 
-def _cuda_device_present() -> bool:
-    """Whether a CUDA device can really be used (the provider list alone cannot tell)."""
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:
-        return Path("/dev/nvidia0").exists()
-
-
 def resolve_providers(device: str = "auto") -> list[str]:
     """Providers to ask for, in order, given a device preference: auto | tensorrt | cuda | cpu."""
     import onnxruntime as ort
 
+    from models.runtime.device import cuda_available
+
+    if device.startswith("cuda:"):
+        device = "cuda"
     if device not in _PREFERENCE:
         raise PerceptError(f"unknown device {device!r}; choose one of {', '.join(_PREFERENCE)}")
     available = set(ort.get_available_providers())
     wanted = [p for p in _PREFERENCE[device] if p in available]
-    if device == "auto" and not _cuda_device_present():
+    if device == "auto" and not cuda_available():
         wanted = ["CPUExecutionProvider"]
     # TensorRT builds engines on first use (minutes); only take it when asked for explicitly.
     if device == "auto":
@@ -61,7 +64,10 @@ class OnnxModel:
     """An ONNX Runtime session plus the facts needed to report it.
 
     ``run(feeds)`` takes numpy arrays by input name and returns the outputs as a list in model order.
+    ``loads`` counts the sessions made in this process (sessions must load models once, not per file).
     """
+
+    loads = 0
 
     def __init__(self, path: str | Path, device: str = "auto", intra_op_threads: int = 0,
                  providers: Sequence[str] | None = None, fp16: bool | None = None) -> None:
@@ -74,6 +80,7 @@ class OnnxModel:
         ort.set_default_logger_severity(3)  # cuDNN's per-plan messages are not the user's business
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        intra_op_threads = intra_op_threads or DEFAULT_INTRA_OP_THREADS
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
         options.log_severity_level = 3
@@ -93,6 +100,7 @@ class OnnxModel:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=specs)
         except Exception as exc:
             raise PerceptError(f"cannot load ONNX model {self.path.name}: {exc}".splitlines()[0]) from exc
+        OnnxModel.loads += 1
         on_gpu = self.session.get_providers()[0] != "CPUExecutionProvider"
         if on_gpu and (fp16 is None or fp16):
             self.fp16_rejected = self._try_fp16(ort, options, specs)
@@ -199,3 +207,11 @@ def _float16_copy(path: Path) -> str:
         onnx.save(model, str(target))
         log.info("wrote FP16 copy of %s to %s", path.name, target)
     return str(target)
+
+
+def load_stage_model(model: str, stage_device: str = "auto", session_device: str = "auto") -> OnnxModel:
+    """A model stage's ONNX model: a manifest name or a path, on the device ``select_device`` picks."""
+    from models.registry import resolve_model
+    from models.runtime.device import select_device
+
+    return OnnxModel(resolve_model(model), device=select_device(stage_device, session_device))

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pipeline.errors import PerceptError
+from models.runtime.device import select_device, torch_device
 
 
 @dataclass(frozen=True)
@@ -15,12 +15,7 @@ class TorchRuntime:
 
     @classmethod
     def create(cls, device: str = "auto", half_on_gpu: bool = True) -> "TorchRuntime":
-        if device == "auto":
-            dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        else:
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                raise PerceptError("device cuda was asked for but torch sees no CUDA device")
-            dev = torch.device(device)
+        dev = torch_device(select_device(device))
         dtype = torch.float16 if (dev.type == "cuda" and half_on_gpu) else torch.float32
         return cls(dev, dtype)
 

@@ -18,7 +18,7 @@ from pydantic import Field
 from calibration.geometry import deproject
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
-from pipeline.results import Persons
+from models.vision.persons import Persons
 from pipeline.stage import Stage, StageParams
 
 

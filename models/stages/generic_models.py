@@ -9,13 +9,15 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from models.registry import resolve_model
-from models.runtime.onnx import OnnxModel
+from models.runtime.device import device_field
+from models.runtime.onnx import load_stage_model
 from models.vision.decoders import decode_rtmdet, decode_simcc, decode_yolo
 from models.vision.letterbox import letterbox
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
-from pipeline.results import COCO17_NAMES, Detections, Persons
+from models.vision.detections import Detections
+from models.vision.keypoints import COCO17_NAMES
+from models.vision.persons import Persons
 from pipeline.stage import Stage, StageContext, StageParams
 
 
@@ -27,7 +29,7 @@ class YoloParams(StageParams):
     nms_iou: float = Field(default=0.45, gt=0, le=1)
     class_names: list[str] = Field(default_factory=list, description="detect: names by class id")
     num_keypoints: int = Field(default=17, ge=1)
-    device: str = "auto"
+    device: str = device_field()
 
 
 @register_stage
@@ -44,8 +46,7 @@ class YoloStage(Stage):
         self.outputs = ("persons",) if self.params.task == "pose" else ("objects",)
 
     def setup(self, context: StageContext) -> None:
-        device = self.params.device if self.params.device != "auto" else context.device
-        self.model = OnnxModel(resolve_model(self.params.model), device=device)
+        self.model = load_stage_model(self.params.model, self.params.device, context.device)
 
     def process(self, packet: FramePacket) -> dict[str, Any]:
         p = self.params
@@ -72,7 +73,7 @@ class RtmdetParams(StageParams):
     person_label: int = 0
     mean: list[float] = Field(default_factory=lambda: [103.53, 116.28, 123.675], description="BGR, MMDet's")
     std: list[float] = Field(default_factory=lambda: [57.375, 57.12, 58.395])
-    device: str = "auto"
+    device: str = device_field()
 
 
 @register_stage
@@ -84,8 +85,7 @@ class RtmdetStage(Stage):
     Params = RtmdetParams
 
     def setup(self, context: StageContext) -> None:
-        device = self.params.device if self.params.device != "auto" else context.device
-        self.model = OnnxModel(resolve_model(self.params.model), device=device)
+        self.model = load_stage_model(self.params.model, self.params.device, context.device)
 
     def process(self, packet: FramePacket) -> dict[str, Any]:
         p = self.params
@@ -105,7 +105,7 @@ class RtmposeParams(StageParams):
     split_ratio: float = Field(default=2.0, gt=0)
     mean: list[float] = Field(default_factory=lambda: [123.675, 116.28, 103.53], description="RGB")
     std: list[float] = Field(default_factory=lambda: [58.395, 57.12, 57.375])
-    device: str = "auto"
+    device: str = device_field()
 
 
 @register_stage
@@ -119,8 +119,7 @@ class RtmposeStage(Stage):
     Params = RtmposeParams
 
     def setup(self, context: StageContext) -> None:
-        device = self.params.device if self.params.device != "auto" else context.device
-        self.model = OnnxModel(resolve_model(self.params.model), device=device)
+        self.model = load_stage_model(self.params.model, self.params.device, context.device)
 
     def affines(self, boxes: np.ndarray) -> list[np.ndarray]:
         p = self.params

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from models.registry import resolve_model
-from models.runtime.onnx import OnnxModel
+from models.runtime.device import device_field
+from models.runtime.onnx import load_stage_model
 from models.vision.roi import nms
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
-from pipeline.results import Persons
+from models.vision.persons import Persons
 from pipeline.stage import Stage, StageContext, StageParams
 
 
@@ -29,7 +29,7 @@ class PersonDetectorParams(StageParams):
     tile_overlap: float = Field(default=0.2, ge=0, lt=0.5)
     max_detections: int = Field(default=50, ge=1)
     min_size: float = Field(default=8.0, ge=0, description="drop boxes smaller than this (pixels)")
-    device: str = "auto"
+    device: str = device_field()
 
 
 def tile_grid(width: int, height: int, spec: str, overlap: float) -> list[tuple[int, int, int, int]]:
@@ -61,8 +61,7 @@ class PersonDetectorStage(Stage):
     Params = PersonDetectorParams
 
     def setup(self, context: StageContext) -> None:
-        device = self.params.device if self.params.device != "auto" else context.device
-        self.model = OnnxModel(resolve_model(self.params.model), device=device)
+        self.model = load_stage_model(self.params.model, self.params.device, context.device)
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h, w = image.shape[:2]

@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from models.registry import resolve_model
-from models.runtime.onnx import OnnxModel
+from models.runtime.device import device_field
+from models.runtime.onnx import load_stage_model
 from models.vision.roi import Roi, crop_batch, roi_from_alignment, roi_from_box
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
-from pipeline.results import MEDIAPIPE_POSE_NAMES, Persons
+from models.vision.keypoints import MEDIAPIPE_POSE_NAMES
+from models.vision.persons import Persons
 from pipeline.stage import Stage, StageContext, StageParams
 
 INPUT = 256
@@ -37,7 +38,7 @@ class PoseParams(StageParams):
                        description="person score: detector x presence [x mean keypoint visibility]")
     min_presence: float = Field(default=0.1, ge=0, le=1, description="drop people the model says are not there")
     max_people: int = Field(default=32, ge=1)
-    device: str = "auto"
+    device: str = device_field()
 
 
 @register_stage
@@ -49,8 +50,7 @@ class PoseStage(Stage):
     Params = PoseParams
 
     def setup(self, context: StageContext) -> None:
-        device = self.params.device if self.params.device != "auto" else context.device
-        self.model = OnnxModel(resolve_model(self.params.model), device=device)
+        self.model = load_stage_model(self.params.model, self.params.device, context.device)
 
     def landmarks(self, image: np.ndarray, rois: list[Roi]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run the model on ``rois``: keypoints (N,39,3) image px + score, presence (N,), alignment pts (N,2,2)."""

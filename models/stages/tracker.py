@@ -9,7 +9,7 @@ from pydantic import Field
 from models.tracking.bytetrack import ByteTracker
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
-from pipeline.stage import Stage, StageContext, StageParams
+from pipeline.stage import Stage, StageParams, StreamContext
 
 
 class TrackerParams(StageParams):
@@ -27,11 +27,11 @@ class TrackerStage(Stage):
     outputs = ("persons",)
     Params = TrackerParams
 
-    def setup(self, context: StageContext) -> None:
+    def open_stream(self, stream: StreamContext) -> ByteTracker:
+        """Each stream has its own tracks (and track ids from 1)."""
         p = self.params
-        self.tracker = ByteTracker(p.high_score, p.low_score, p.new_track_score, p.match_iou,
-                                   max_missed=p.max_missed)
+        return ByteTracker(p.high_score, p.low_score, p.new_track_score, p.match_iou, max_missed=p.max_missed)
 
-    def process(self, packet: FramePacket) -> dict[str, Any]:
+    def process(self, packet: FramePacket, tracker: ByteTracker) -> dict[str, Any]:
         persons = packet.get("persons")
-        return {"persons": replace(persons, track_ids=self.tracker.update(persons.boxes, persons.scores))}
+        return {"persons": replace(persons, track_ids=tracker.update(persons.boxes, persons.scores))}

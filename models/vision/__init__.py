@@ -1,1 +1,2 @@
-"""Image geometry and decoding helpers shared by model stages (numpy + OpenCV, no model code)."""
+"""Image geometry and decoding helpers shared by model stages (numpy + OpenCV, no model code), and the result types
+they produce (``Persons``, ``Detections``, keypoint names)."""

@@ -10,8 +10,10 @@ from pipeline.sinks.base import Sink
 
 
 class JsonlSink(Sink):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, defaults: dict[str, Any] | None = None) -> None:
+        """``defaults``: keys every line carries even when no stage wrote them (the app's result contract)."""
         self.path = Path(path)
+        self.defaults = dict(defaults or {})
         self._file: IO[str] | None = None
         self.lines = 0
 
@@ -22,7 +24,7 @@ class JsonlSink(Sink):
     def write(self, packet: FramePacket) -> None:
         assert self._file is not None, "JsonlSink.write before open"
         # build the whole line first: a failure while serialising must not leave half a line behind
-        line = json.dumps(packet.to_record(), separators=(",", ":"), allow_nan=False) + "\n"
+        line = json.dumps(packet.to_record(self.defaults), separators=(",", ":"), allow_nan=False) + "\n"
         self._file.write(line)
         self._file.flush()
         self.lines += 1

@@ -3,7 +3,10 @@
 Live: ``rs.pipeline`` with colour + depth, depth aligned to colour by ``rs.align`` (device intrinsics, depth scale).
 Recordings are played back losslessly and as fast as the graph takes them: ``rs.pipeline`` playback drops frames
 even with ``set_real_time(False)``, so the playback device's sensors are started with callbacks instead, frames are
-paired by frame number, and a bounded queue makes the playback wait for the graph.
+paired by frame number, and a bounded queue makes the playback wait for the graph. Playback delivers depth as
+recorded: when the depth and colour streams differ it stays in the depth camera (``depth_aligned=False`` with
+``depth_intrinsics`` and ``depth_to_color``), and the ``register_depth`` stage (``pipeline/depth_stages.py``)
+registers it to colour.
 """
 from __future__ import annotations
 
@@ -98,10 +101,8 @@ class RealSensePlaybackSource(Source):
     live = False
     _END = object()
 
-    def __init__(self, path: str | Path, queue_size: int = 8, align: bool = True) -> None:
+    def __init__(self, path: str | Path, queue_size: int = 8) -> None:
         self.path = Path(path)
-        self.align = align
-        self._aligner = None
         self.name = self.path.name
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._closing = threading.Event()
@@ -153,12 +154,9 @@ class RealSensePlaybackSource(Source):
             same_camera = (self.depth_intrinsics == self.color_intrinsics and self.depth_to_color is not None
                            and np.allclose(self.depth_to_color.rotation, np.eye(3))
                            and np.allclose(self.depth_to_color.translation, 0))
+            # depth in another camera stays there: the register_depth stage aligns it (librealsense's CPU align
+            # is slow and leaves holes since 2.58, so it is not used for recordings)
             self.depth_aligned = bool(same_camera)
-            if not same_camera and self.align and self.depth_to_color is not None:
-                from calibration.registration import DepthAligner
-
-                # librealsense's CPU align is slow and leaves holes since 2.58: register depth ourselves
-                self._aligner = DepthAligner(self.depth_intrinsics, self.color_intrinsics, self.depth_to_color)
         playback.pause()
         try:
             for sensor in sensors:
@@ -232,15 +230,12 @@ class RealSensePlaybackSource(Source):
         return number, ts, color, None
 
     def _packet(self, number: int, ts_ms: float, color: np.ndarray, depth: np.ndarray | None) -> FramePacket:
-        aligned, depth_intr, depth_ext = self.depth_aligned, self.depth_intrinsics, self.depth_to_color
-        if depth is not None and self._aligner is not None:
-            depth = self._aligner.align(depth, self.depth_scale)
-            aligned, depth_intr, depth_ext = True, self.color_intrinsics, None
+        has = depth is not None
         packet = FramePacket(
             seq=self._seq, timestamp=ts_ms / 1000.0, color=color, depth=depth, depth_scale=self.depth_scale,
-            depth_aligned=aligned, color_intrinsics=self.color_intrinsics,
-            depth_intrinsics=depth_intr if depth is not None else None,
-            depth_to_color=depth_ext if depth is not None else None, source_name=self.name)
+            depth_aligned=self.depth_aligned, color_intrinsics=self.color_intrinsics,
+            depth_intrinsics=self.depth_intrinsics if has else None,
+            depth_to_color=self.depth_to_color if has else None, source_name=self.name)
         self._seq += 1
         return packet
 

@@ -1,9 +1,11 @@
 """`stereo`: two plain cameras, a side-by-side video, or left/right image folders, plus a stereo calibration:
-rectify -> disparity -> depth in metres registered to the (rectified) left colour image.
+read and rectify. Each packet carries the rectified left image as ``color``, the rectified right image as
+``right`` and the rig's ``baseline_m``, but no depth: the ``stereo_depth`` stage (``pipeline/depth_stages.py``)
+computes it.
 
-Spec: ``stereo:CALIB.yaml,left=DIR_OR_GLOB,right=DIR_OR_GLOB`` | ``stereo:CALIB.yaml,sbs=VIDEO`` |
-``stereo:CALIB.yaml,cameras=0+1`` [``,num_disparities=N``]. CALIB is what `percept calibrate stereo` writes
-(or OpenCV's M1/D1/M2/D2/R/T file).
+Spec: ``stereo:CALIB.yaml,left=DIR_OR_GLOB,right=DIR_OR_GLOB[,fps=F]`` | ``stereo:CALIB.yaml,sbs=VIDEO`` |
+``stereo:CALIB.yaml,cameras=0+1``. CALIB is what `percept calibrate stereo` writes (or OpenCV's M1/D1/M2/D2/R/T
+file). The SGBM search range is the stage's ``num_disparities`` parameter, not a source option.
 """
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ import cv2
 import numpy as np
 
 from calibration.camera import Intrinsics
-from calibration.disparity import DisparityEstimator, DisparityParams, disparity_to_depth
 from calibration.errors import CalibrationError
 from calibration.io import StereoCamera, read_stereo
 from pipeline.errors import SourceError
@@ -107,11 +108,11 @@ class _TwoCameras(_PairReader):
 
 
 class StereoSource(Source):
-    def __init__(self, calibration: str, reader: _PairReader, num_disparities: int = 64, live: bool = False,
-                 name: str = "stereo") -> None:
+    """Reads a stereo pair and rectifies it with the calibration's maps; depth is the ``stereo_depth`` stage's."""
+
+    def __init__(self, calibration: str, reader: _PairReader, live: bool = False, name: str = "stereo") -> None:
         self.calibration_path = calibration
         self.reader, self.live, self.name = reader, live, name
-        self.num_disparities = num_disparities
         self._seq = 0
 
     def open(self) -> None:
@@ -120,7 +121,6 @@ class StereoSource(Source):
         except CalibrationError as exc:
             raise SourceError(f"stereo calibration: {exc}") from exc
         self._setup_rectification(cam)
-        self.estimator = DisparityEstimator(DisparityParams(num_disparities=self.num_disparities))
         self.reader.open()
 
     def _setup_rectification(self, cam: StereoCamera) -> None:
@@ -151,13 +151,14 @@ class StereoSource(Source):
         if (left.shape[1], left.shape[0]) != self.size:
             raise SourceError(f"stereo: images are {left.shape[1]}x{left.shape[0]} but the calibration is for "
                               f"{self.size[0]}x{self.size[1]}")
+        if right.shape[:2] != left.shape[:2]:
+            raise SourceError(f"stereo: the right image is {right.shape[1]}x{right.shape[0]} but the left is "
+                              f"{left.shape[1]}x{left.shape[0]}")
         rl = cv2.remap(left, *self.maps[0], cv2.INTER_LINEAR)
         rr = cv2.remap(right, *self.maps[1], cv2.INTER_LINEAR)
-        depth_m = disparity_to_depth(self.estimator.compute(rl, rr), self.focal, self.baseline)
-        depth = np.nan_to_num(np.clip(depth_m * 1000.0, 0, 65535), nan=0).astype(np.uint16)
-        packet = FramePacket(seq=self._seq, timestamp=ts, color=cv2.cvtColor(rl, cv2.COLOR_BGR2RGB), depth=depth,
-                             depth_scale=0.001, color_intrinsics=self.intrinsics, depth_intrinsics=self.intrinsics,
-                             source_name=name)
+        packet = FramePacket(seq=self._seq, timestamp=ts, color=cv2.cvtColor(rl, cv2.COLOR_BGR2RGB),
+                             right=cv2.cvtColor(rr, cv2.COLOR_BGR2RGB), baseline_m=self.baseline,
+                             color_intrinsics=self.intrinsics, source_name=name)
         self._seq += 1
         return packet
 
@@ -171,22 +172,19 @@ def _make(spec: SourceSpec) -> StereoSource:
     if not spec.target:
         raise SourceError("stereo needs a calibration file: stereo:CALIB.yaml,left=...,right=... | sbs=VIDEO | "
                           "cameras=0+1")
-    unknown = set(o) - {"left", "right", "fps", "sbs", "cameras", "num_disparities"}
+    if "num_disparities" in o:  # it was a source option while the source ran the matcher
+        raise SourceError(f"stereo: num_disparities={o['num_disparities']} is a parameter of the stereo_depth stage "
+                          f"now, not of the source: set it in the graph (params: {{num_disparities: N}}, a positive "
+                          f"multiple of 16)")
+    unknown = set(o) - {"left", "right", "fps", "sbs", "cameras"}
     if unknown:
         raise SourceError(f"stereo: unknown option(s) {', '.join(sorted(unknown))}; valid: left, right, fps, sbs, "
-                          f"cameras, num_disparities")
-    try:
-        nd = int(o.get("num_disparities", 64))
-    except ValueError:
-        nd = -1
-    if nd <= 0 or nd % 16:
-        raise SourceError(f"stereo: num_disparities must be a positive multiple of 16, got "
-                          f"{o.get('num_disparities')!r}")
+                          f"cameras")
     if "sbs" in o:
-        return StereoSource(spec.target, _SideBySide(o["sbs"]), nd, name=Path(o["sbs"]).name)
+        return StereoSource(spec.target, _SideBySide(o["sbs"]), name=Path(o["sbs"]).name)
     if "cameras" in o:
         a, _, b = o["cameras"].partition("+")
-        return StereoSource(spec.target, _TwoCameras(int(a), int(b or int(a) + 1)), nd, live=True)
+        return StereoSource(spec.target, _TwoCameras(int(a), int(b or int(a) + 1)), live=True)
     if "left" in o and "right" in o:
-        return StereoSource(spec.target, _FolderPairs(o["left"], o["right"], float(o.get("fps", 30))), nd)
+        return StereoSource(spec.target, _FolderPairs(o["left"], o["right"], float(o.get("fps", 30))))
     raise SourceError("stereo: give left=...,right=... (folders or globs), sbs=VIDEO or cameras=A+B")

@@ -15,8 +15,9 @@ from models.action.synth import generate_video
 from models.stages.online_action import OnlineActionParams, OnlineActionStage
 from pipeline.packet import FramePacket
 from pipeline.paths import asset
-from pipeline.results import COCO17_NAMES, MEDIAPIPE_POSE_NAMES, Persons
-from pipeline.stage import StageContext
+from models.vision.keypoints import COCO17_NAMES, MEDIAPIPE_POSE_NAMES
+from models.vision.persons import Persons
+from pipeline.stage import StageContext, StreamContext
 from tests.pipeline.test_cli import assert_one_line_error, percept
 
 MAX_GAP = 5  # --max-gap, and the stage's max_missing_frames in the parity check
@@ -87,14 +88,15 @@ def _stage_features(results: Path) -> dict[tuple[int, int], np.ndarray]:
     """Run the online_action stage over a results file; the features it computed, by (track id, frame)."""
     stage = OnlineActionStage(OnlineActionParams(max_missing_frames=MAX_GAP))
     stage.setup(StageContext(name="action"))
+    state = stage.open_stream(StreamContext("results"))
     seen: dict[tuple[int, int], np.ndarray] = {}
     compute = stage._skeleton_features
     for line in results.read_text().splitlines():
         record = json.loads(line)
         persons = _persons_from_json(record["persons"])
 
-        def capture(p: Persons, frame=record["frame"]) -> np.ndarray:
-            feats = compute(p)
+        def capture(p: Persons, state, frame=record["frame"]) -> np.ndarray:
+            feats = compute(p, state)
             for tid, row in zip(p.track_ids.tolist(), feats):
                 if tid >= 0:
                     seen[(tid, frame)] = row
@@ -103,7 +105,7 @@ def _stage_features(results: Path) -> dict[tuple[int, int], np.ndarray]:
         stage._skeleton_features = capture
         packet = FramePacket(seq=record["frame"], timestamp=record["timestamp"], color=np.zeros((4, 4, 3), np.uint8))
         packet.data["persons"] = persons
-        stage.process(packet)
+        stage.process(packet, state)
     return seen
 
 

@@ -45,8 +45,8 @@ def test_run_headless_writes_results_video_and_metrics(tmp_path):
     r = records[3]
     assert set(r) >= {"frame", "timestamp", "source_name", "width", "height", "persons", "objects",
                       "latency_ms", "errors"}
-    assert (r["width"], r["height"]) == (320, 240) and set(r["latency_ms"]) == {"smooth", "edges", "motion",
-                                                                                 "depth_fill"}
+    assert (r["width"], r["height"]) == (320, 240) and set(r["latency_ms"]) == {
+        "stereo_depth", "register_depth", "smooth", "edges", "motion", "depth_fill"}
     assert decoded_frames(out / "annotated.mp4") == 25
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["frames_done"] == 25 and metrics["stages"]["motion"]["latency_ms"]["p50"] is not None

@@ -1,6 +1,7 @@
 """Engine behaviour: ordering, losslessness, joins, dropping, errors, shutdown."""
 from __future__ import annotations
 
+import _thread
 import json
 import threading
 import time
@@ -108,21 +109,27 @@ def test_failing_source_stops_cleanly_with_results_kept(tmp_path):
     assert source.closed
 
 
-def test_ctrl_c_stops_cleanly(tmp_path):
-    graph = graph_of({"name": "a", "type": "test_sleep", "params": {"ms": 2, "key": "a"}})
+def _ctrl_c_after(*delays_s: float) -> None:
+    """A real Ctrl-C (SIGINT delivered to the main thread) after each delay."""
+    for delay in delays_s:
+        threading.Timer(delay, _thread.interrupt_main).start()
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_stops_cleanly(tmp_path, presses):
+    """Once: frames in the graph finish. Twice (the second while a slow stage drains): stop at once."""
+    ms = 2 if presses == 1 else 150
+    graph = graph_of({"name": "a", "type": "test_sleep", "params": {"ms": ms, "key": "a"}})
     sink = JsonlSink(tmp_path / "r.jsonl")
-    calls = {"n": 0}
-
-    def on_result(packet):
-        calls["n"] += 1
-        if calls["n"] == 20:
-            raise KeyboardInterrupt
-
-    report = Scheduler(graph, RunOptions()).run(CountingSource(10_000), [sink], on_result)
+    _ctrl_c_after(*[(0.1 if presses == 1 else 3.2) + 0.2 * i for i in range(presses)])
+    report = Scheduler(graph, RunOptions()).run(CountingSource(10_000), [sink])
     assert report.ended_by == "interrupted"
     lines = (tmp_path / "r.jsonl").read_text().splitlines()
-    assert len(lines) >= 20
-    [json.loads(line) for line in lines]
+    assert 20 <= len(lines) < 10_000
+    if presses == 2:
+        assert report.frames_done < report.frames_admitted  # the second press did not wait for the drain
+    records = [json.loads(line) for line in lines]  # whole lines only
+    assert [r["frame"] for r in records] == list(range(len(records)))
     assert graph.nodes["a"].stage.closed
     time.sleep(0.05)
     assert not [t for t in threading.enumerate() if t.name.startswith("a-") and t.is_alive()]

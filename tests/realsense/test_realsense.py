@@ -51,24 +51,73 @@ def test_spec_path_opens_playback_and_keeps_depth_units(tmp_path):
     assert len(frames) == 5 and frames[0].depth_scale == pytest.approx(0.00025, rel=1e-5)
 
 
-def test_unaligned_depth_is_registered_to_colour_or_kept_with_its_calibration(tmp_path):
-    from calibration.registration import DepthAligner
+def unaligned_packets(n):
+    """Depth as a second camera sees it: a coarser grid (120x90, its own intrinsics) 5 cm beside the colour camera."""
+    import cv2
 
-    packets = list(synthetic_packets(3))
     ext = Extrinsics(np.eye(3), np.array([0.05, 0.0, 0.0]))
-    for p in packets:
-        p.depth_to_color = ext
-    stats = write_recording(iter(packets), tmp_path / "r.db3")
-    with RealSensePlaybackSource(stats.path, align=False) as src:
-        raw = list(src)
-    assert len(raw) == 3 and not raw[0].depth_aligned
-    assert np.allclose(raw[0].depth_to_color.translation, [0.05, 0, 0], atol=1e-6)
+    for p in synthetic_packets(n):
+        p.depth_intrinsics = p.color_intrinsics.scaled(0.75)
+        p.depth = cv2.resize(p.depth, (120, 90), interpolation=cv2.INTER_NEAREST)
+        p.depth_aligned, p.depth_to_color = False, ext
+        yield p
+
+
+def test_unaligned_recording_plays_as_recorded_and_register_depth_aligns_it(tmp_path):
+    from calibration.registration import DepthAligner
+    from pipeline.depth_stages import RegisterDepthStage
+    from pipeline.packet import DepthMap
+    from pipeline.stage import StageContext
+
+    stats = write_recording(unaligned_packets(3), tmp_path / "r.db3")
     with RealSensePlaybackSource(stats.path) as src:
-        aligned = list(src)
-    assert aligned[0].depth_aligned and aligned[0].depth_to_color is None
-    expected = DepthAligner(raw[0].depth_intrinsics, raw[0].color_intrinsics, ext).align(raw[0].depth, 0.001)
-    assert np.array_equal(aligned[0].depth, expected)
-    assert not np.array_equal(aligned[0].depth, raw[0].depth)
+        raw = list(src)
+        assert src.describe()["depth_aligned"] is False
+    assert len(raw) == 3
+    p = raw[0]
+    # the source delivers depth as recorded: in the depth camera, with its calibration
+    assert not p.depth_aligned and p.depth.shape == (90, 120)
+    assert p.depth_intrinsics.width == 120 and p.depth_intrinsics.fx == pytest.approx(0.75 * p.color_intrinsics.fx)
+    assert np.allclose(p.depth_to_color.translation, [0.05, 0, 0], atol=1e-6)
+
+    stage = RegisterDepthStage()
+    stage.setup(StageContext(name="register_depth"))
+    for q in raw:
+        out = stage.process(q)
+        assert set(out) == {"depth"} and isinstance(out["depth"], DepthMap)
+        expected = DepthAligner(q.depth_intrinsics, q.color_intrinsics, q.depth_to_color).align(q.depth, q.depth_scale)
+        assert np.array_equal(out["depth"].depth, expected) and expected.shape == (120, 160)
+        assert out["depth"].aligned and out["depth"].intrinsics == q.color_intrinsics
+        assert out["depth"].scale == q.depth_scale
+        q.apply(out)
+        assert q.depth_aligned and q.depth_to_color is None and q.depth_intrinsics == q.color_intrinsics
+        assert (q.depth > 0).mean() > 0.9
+    assert stage.describe() == {"calibrations": 1}  # one aligner for the recording's one calibration
+    assert stage.process(raw[0]) == {}  # already aligned now: nothing to do
+
+
+def test_register_depth_in_a_graph_and_without_it(tmp_path):
+    from tests.calibration.graph_run import DirectRun, build_graph
+
+    stats = write_recording(unaligned_packets(2), tmp_path / "r.db3")
+    with_stage = DirectRun(build_graph({"name": "register_depth", "type": "register_depth"},
+                                       {"name": "depth_fill", "type": "depth_fill"}))
+    without = DirectRun(build_graph({"name": "depth_fill", "type": "depth_fill"}))
+    with RealSensePlaybackSource(stats.path) as src:
+        a = with_stage(src.read())
+        b = without(src.read())
+    assert a.depth_aligned and a.depth.shape == a.color.shape[:2] and a.data["depth_valid"] > 0.9
+    assert not b.depth_aligned and b.depth.shape == (90, 120) and b.depth_to_color is not None
+
+
+def test_aligned_recording_passes_through_register_depth(tmp_path):
+    from pipeline.depth_stages import RegisterDepthStage
+
+    stats = write_recording(synthetic_packets(2), tmp_path / "r.db3")
+    with RealSensePlaybackSource(stats.path) as src:
+        frames = list(src)
+    assert frames[0].depth_aligned
+    assert RegisterDepthStage().process(frames[0]) == {}
 
 
 def test_corrupt_and_missing_recordings_are_clear_errors(tmp_path):

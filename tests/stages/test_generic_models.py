@@ -11,7 +11,7 @@ from models.stages.generic_models import RtmdetParams, RtmdetStage, RtmposeParam
     YoloStage
 from models.vision.decoders import decode_simcc
 from pipeline.packet import FramePacket
-from pipeline.results import Persons
+from models.vision.persons import Persons
 from pipeline.stage import StageContext
 
 

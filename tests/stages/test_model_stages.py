@@ -16,8 +16,8 @@ from models.tracking.bytetrack import ByteTracker
 from models.vision.one_euro import OneEuroFilter
 from models.vision.roi import Roi, roi_from_alignment
 from pipeline.packet import FramePacket
-from pipeline.results import Persons
-from pipeline.stage import StageContext
+from models.vision.persons import Persons
+from pipeline.stage import StageContext, StreamContext
 from tests.conftest import data_path
 from tests.pipeline.test_cli import percept
 
@@ -105,8 +105,25 @@ def test_tracker_stage_does_not_drop_people():
     stage.setup(StageContext("t"))
     p = FramePacket(seq=0, timestamp=0, color=np.zeros((10, 10, 3), np.uint8))
     p.data["persons"] = Persons(np.array([[0, 0, 5, 5], [1, 1, 4, 4]]), np.array([0.9, 0.05]))
-    out = stage.process(p)["persons"]
+    out = stage.process(p, stage.open_stream(StreamContext("a")))["persons"]
     assert len(out) == 2 and out.track_ids[0] >= 1 and out.track_ids[1] == -1
+
+
+def test_tracker_state_is_per_stream():
+    """Two streams through one tracker stage: each numbers its own tracks from 1, neither sees the other's."""
+    stage = TrackerStage()
+    stage.setup(StageContext("t"))
+    a, b = stage.open_stream(StreamContext("a")), stage.open_stream(StreamContext("b"))
+
+    def frame(boxes):
+        p = FramePacket(seq=0, timestamp=0, color=np.zeros((200, 200, 3), np.uint8))
+        p.data["persons"] = Persons(np.array(boxes, np.float32), np.full(len(boxes), 0.9))
+        return p
+
+    for _ in range(3):
+        ids_a = stage.process(frame([[10, 10, 50, 90], [100, 10, 140, 90]]), a)["persons"].track_ids
+    ids_b = stage.process(frame([[60, 60, 100, 140]]), b)["persons"].track_ids
+    assert sorted(ids_a.tolist()) == [1, 2] and ids_b.tolist() == [1]
 
 
 def test_depth_lift_on_a_plane_with_a_hole():

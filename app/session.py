@@ -1,0 +1,295 @@
+"""The session: one validated graph with its models loaded once, serving streams one after another (files of a
+batch) or at once. The CLI (`run`, `bench`, `batch`) and the desktop UI all go through it.
+
+    session = Session.from_options(graph="default", device="auto")
+    with session:
+        report = session.run_to_folder("clip.mp4", Path("out/clip"))     # results.jsonl, annotated.mp4, metrics.json
+        stream = session.start("webcam:0", sinks=[...])                     # returns at once
+        session.set_enabled("pose", False)                                  # takes effect on the next frames
+        session.snapshot()                                                  # live fps, p50/p95, queues, drops
+        session.stop()                                                      # clean: outputs closed and valid
+
+``on_result`` is called with the newest result from a thread of its own: a slow consumer (a UI painting) skips
+to the newest frame and never holds the graph up.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from app.runner import check_out_dir, load_builtin_stages, resolve_graph_path, write_metrics
+from pipeline.engine import Engine, Stream, StreamOptions
+from pipeline.errors import ConfigError
+from pipeline.graph import Graph, GraphConfig, load_graph_config
+from pipeline.metrics import RunReport
+from pipeline.packet import FramePacket
+from pipeline.registry import load_plugin
+from pipeline.sinks.base import Sink
+from pipeline.sources import open_source
+from pipeline.sources.base import Source
+
+log = logging.getLogger(__name__)
+# Keys every result line carries even when no stage wrote them (the documented results.jsonl contract).
+RESULT_DEFAULTS = {"persons": [], "objects": []}
+
+
+class LatestMailbox:
+    """Hands the newest packet of each stream to ``callback`` on its own thread; older unread ones are replaced."""
+
+    def __init__(self, callback: Callable[[FramePacket], None]) -> None:
+        self.callback = callback
+        self._latest: dict[str, FramePacket] = {}
+        self._cond = threading.Condition()
+        self._closed = False
+        self.replaced = 0  # results a slow consumer never saw
+        self._thread = threading.Thread(target=self._loop, name="on-result", daemon=True)
+        self._thread.start()
+
+    def put(self, packet: FramePacket) -> None:
+        with self._cond:
+            if packet.stream_id in self._latest:
+                self.replaced += 1
+            self._latest[packet.stream_id] = packet
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._latest and not self._closed:
+                    self._cond.wait()
+                if not self._latest and self._closed:
+                    return
+                sid = next(iter(self._latest))
+                packet = self._latest.pop(sid)
+            try:
+                self.callback(packet)
+            except Exception:
+                log.exception("on_result callback failed")
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+
+
+class ProgressSink(Sink):
+    """A tqdm bar over a stream's frames (a sink, so it counts every frame, in order)."""
+
+    def __init__(self, total: int | None, desc: str) -> None:
+        self.total, self.desc, self.bar = total, desc, None
+
+    def open(self, source_info: dict[str, Any]) -> None:
+        import sys
+
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.total, unit="frame", desc=self.desc[:30], dynamic_ncols=True, file=sys.stderr,
+                        disable=None)
+
+    def write(self, packet: FramePacket) -> None:
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class MetricsCheckpointSink(Sink):
+    """Rewrites metrics.json (atomically) every few seconds while a stream runs, saying ``ended_by: running``:
+    a run killed outright (SIGKILL, power) leaves metrics that say it did not end by itself."""
+
+    def __init__(self, path: Path, stream: Callable[[], Stream | None], extra: dict, every_s: float = 2.0) -> None:
+        self.path, self.stream, self.extra, self.every_s = path, stream, extra, every_s
+        self._last = 0.0
+
+    def write(self, packet: FramePacket) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every_s:
+            return
+        self._last = now
+        stream = self.stream()
+        if stream is not None:
+            write_metrics(self.path, {"ended_by": "running", **stream.snapshot()}, self.extra)
+
+
+@dataclass
+class FolderOutputs:
+    """What `percept run` writes into a folder."""
+
+    folder: Path
+    video: bool = True
+    results: Path = field(init=False)
+    annotated: Path = field(init=False)
+    metrics: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.results = self.folder / "results.jsonl"
+        self.annotated = self.folder / "annotated.mp4"
+        self.metrics = self.folder / "metrics.json"
+
+
+class Session:
+    """A graph built and validated once; stages set up (models loaded) on first use, shared by every stream."""
+
+    def __init__(self, config: GraphConfig, graph_path: Path | None = None, device: str = "auto",
+                 on_result: Callable[[FramePacket], None] | None = None) -> None:
+        self.config = config
+        self.graph_path = graph_path
+        self.device = device
+        self.graph = Graph.from_config(config)  # validated here, once: types, params, inputs, cycles
+        self.engine = Engine(self.graph, device=device, mode=config.mode or "offline")
+        self._mailbox = LatestMailbox(on_result) if on_result is not None else None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_options(cls, graph: str | None = None, device: str = "auto", plugins: Iterable[str] = (),
+                     on_result: Callable[[FramePacket], None] | None = None) -> "Session":
+        """Plugins, graph file and stage parameters checked before anything loads (one error line each)."""
+        load_builtin_stages()
+        for spec in plugins:
+            load_plugin(spec)
+        path = resolve_graph_path(graph)
+        return cls(load_graph_config(path), path, device, on_result)
+
+    # ----- streams ------------------------------------------------------------------------------------------
+    def mode_for(self, source: Source, mode: str | None = None) -> str:
+        chosen = mode or self.config.mode or ("live" if source.live else "offline")
+        if chosen not in ("live", "offline"):
+            raise ConfigError(f"mode must be live or offline, got {chosen!r}")
+        return chosen
+
+    def start(self, source: Source | str | None, sinks: Iterable[Sink] = (), mode: str | None = None,
+              max_frames: int | None = None, max_in_flight: int | None = None,
+              stream_id: str | None = None) -> Stream:
+        """Attach a source (a Source or a spec string) and return at once; frames flow until it ends or stops."""
+        src = source if isinstance(source, Source) else open_source(source)
+        options = StreamOptions(self.mode_for(src, mode), max_in_flight, max_frames)
+        on_result = self._mailbox.put if self._mailbox is not None else None
+        return self.engine.open_stream(src, sinks, options, on_result, stream_id)
+
+    def run(self, source: Source | str | None, sinks: Iterable[Sink] = (), **options: Any) -> RunReport:
+        """Start a stream and block until it ends (Ctrl-C once: finish the frames in flight; twice: at once)."""
+        return self.start(source, sinks, **options).run_to_end()
+
+    def run_to_folder(self, source: Source | str | None, out: Path, video: bool = True, progress: bool = False,
+                      mode: str | None = None, max_frames: int | None = None,
+                      max_in_flight: int | None = None) -> RunReport:
+        """What `percept run --headless` writes: results.jsonl (line by line), annotated.mp4, metrics.json."""
+        from app.overlay import OverlayRenderer
+        from pipeline.sinks import JsonlSink, VideoSink
+
+        src = source if isinstance(source, Source) else open_source(source)
+        outputs = FolderOutputs(Path(out), video)
+        check_out_dir(outputs.folder)
+        extra = {"graph": str(self.graph_path) if self.graph_path else None, "device": self.device,
+                 "config_hash": self.config_hash(),
+                 "outputs": {"results": str(outputs.results), "video": str(outputs.annotated) if video else None}}
+        holder: dict[str, Stream] = {}
+        sinks: list[Sink] = [JsonlSink(outputs.results, RESULT_DEFAULTS)]
+        if video:
+            sinks.append(VideoSink(outputs.annotated, OverlayRenderer()))
+        sinks.append(MetricsCheckpointSink(outputs.metrics, lambda: holder.get("stream"), extra))
+        if progress:
+            total = src.frame_count
+            if max_frames:
+                total = min(total, max_frames) if total else max_frames
+            sinks.append(ProgressSink(total, src.name))
+        stream = self.start(src, sinks, mode=mode, max_frames=max_frames, max_in_flight=max_in_flight)
+        holder["stream"] = stream
+        report = stream.run_to_end()
+        write_metrics(outputs.metrics, report.to_dict(), extra)
+        return report
+
+    # ----- control ------------------------------------------------------------------------------------------
+    def set_enabled(self, stage: str, enabled: bool) -> None:
+        self.engine.set_enabled(stage, enabled)
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = self.engine.snapshot()
+        snap["dropped_results"] = self._mailbox.replaced if self._mailbox is not None else 0
+        return snap
+
+    def stop(self, timeout_s: float = 15.0) -> list[RunReport]:
+        """Stop every stream cleanly (frames in flight finish, outputs close); the models stay loaded."""
+        streams = self.engine.streams()
+        for stream in streams:
+            stream.stop()
+        return [r for r in (s.wait(timeout_s) for s in streams) if r is not None]
+
+    def close(self) -> None:
+        """Stop the streams, close the stages (models unload), end the on_result thread."""
+        self.engine.close()
+        if self._mailbox is not None:
+            self._mailbox.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ----- identity -----------------------------------------------------------------------------------------
+    def config_hash(self) -> str:
+        """What decides the results: the graph (validated, defaults filled in), the bytes of every model and
+        checkpoint it names, and Percept's version. Batch reruns skip files done with the same hash."""
+        with self._lock:
+            cached = getattr(self, "_config_hash", None)
+            if cached is None:
+                cached = self._config_hash = _config_hash(self.graph, self.device)
+            return cached
+
+
+def _config_hash(graph: Graph, device: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        percept_version = version("percept")
+    except PackageNotFoundError:
+        percept_version = "unknown"
+    stages = []
+    files: dict[str, str] = {}
+    for name in graph.order:
+        node = graph.nodes[name]
+        params = node.stage.params.model_dump(mode="json")
+        stages.append({"name": name, "type": type(node.stage).type_name, "params": params,
+                       "after": list(node.after)})
+        for value in params.values():
+            if isinstance(value, str):
+                digest = _referenced_file_digest(value)
+                if digest:
+                    files[value] = digest
+    blob = json.dumps({"stages": stages, "files": files, "version": percept_version}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _referenced_file_digest(value: str) -> str | None:
+    """sha256 of a model named in the manifest, or of a file / checkpoint folder a parameter points to."""
+    from models.registry import Registry, sha256_of
+    from pipeline.paths import asset
+
+    try:
+        return Registry().entry(value).sha256
+    except Exception:
+        pass
+    for path in (Path(value), asset(value)):
+        try:
+            if path.is_file():
+                return sha256_of(path)
+            if path.is_dir():
+                h = hashlib.sha256()
+                for f in sorted(p for p in path.rglob("*") if p.is_file()):
+                    h.update(f.relative_to(path).as_posix().encode())
+                    h.update(sha256_of(f).encode())
+                return h.hexdigest()
+        except OSError:
+            return None
+    return None
+
