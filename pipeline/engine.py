@@ -127,7 +127,8 @@ class Stream:
         self._pending: dict[int, dict[str, int]] = {}  # packet index -> parents still to finish, per node
         self._pending_lock = threading.Lock()
         self._done_inlet = _Inlet(ordered=True)
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # no more reading
+        self._stop_requested = threading.Event()  # a caller asked to stop: the drain has a deadline
         self._stop_reason: tuple[str, str | None] | None = None
         self._eof = threading.Event()
         self._abandon = threading.Event()  # stop waiting for frames in the graph (second Ctrl-C, drain timeout)
@@ -141,6 +142,11 @@ class Stream:
     # ----- control ------------------------------------------------------------------------------------------
     def stop(self, reason: str = "stopped", error: str | None = None) -> None:
         """Stop reading; frames already in the graph finish (up to ``drain_timeout_s``), then sinks close."""
+        self._end_reading(reason, error)
+        self._stop_requested.set()
+
+    def _end_reading(self, reason: str, error: str | None = None) -> None:
+        """No more frames are read (a frame limit, a source or stage error, a stop); those in the graph finish."""
         if self._stop_reason is None:
             self._stop_reason = (reason, error)
         self._stop.set()
@@ -213,7 +219,7 @@ class Stream:
         try:
             while not self._stop.is_set():
                 if limit is not None and self.read >= limit:
-                    self.stop("frame_limit")
+                    self._end_reading("frame_limit")
                     break
                 if not self.flow.live and not self.flow.wait_for_room(self._stop):
                     break
@@ -226,10 +232,10 @@ class Stream:
                 if admit is not None:
                     self._admit(admit)
         except SourceError as exc:
-            self.stop("source_error", str(exc))
+            self._end_reading("source_error", str(exc))
         except Exception as exc:  # a source bug: report it as a source failure, keep outputs valid
             log.exception("source failed")
-            self.stop("source_error", f"source failed: {type(exc).__name__}: {exc}")
+            self._end_reading("source_error", f"source failed: {type(exc).__name__}: {exc}")
         finally:
             self._eof.set()
 
@@ -274,7 +280,7 @@ class Stream:
             while True:
                 if self._abandon.is_set():
                     break
-                if self._stop.is_set() and drain_deadline is None:
+                if self._stop_requested.is_set() and drain_deadline is None:
                     drain_deadline = time.monotonic() + self.options.drain_timeout_s
                 if drain_deadline is not None and time.monotonic() > drain_deadline:
                     log.warning("stream %s: %d frame(s) still in the graph %.0f s after the stop; closing outputs",
@@ -295,7 +301,7 @@ class Stream:
                         self.flow.resize(target)
         except Exception as exc:  # a sink failed (disk full, ...): end the stream, keep what was written
             log.error("stream %s: writing results failed: %s", self.id, exc)
-            self.stop("sink_error", f"writing results failed: {type(exc).__name__}: {exc}")
+            self._end_reading("sink_error", f"writing results failed: {type(exc).__name__}: {exc}")
         finally:
             self._finalise()
 
@@ -522,7 +528,7 @@ class Engine:
             if metrics.errors < 5 or metrics.errors % 100 == 0:
                 log.warning("stage %s failed on frame %d: %s", node.name, packet.seq, message)
             if node.on_error == "stop":
-                stream.stop("stage_error", f"stage {node.name!r} failed on frame {packet.seq}: {message}")
+                stream._end_reading("stage_error", f"stage {node.name!r} failed on frame {packet.seq}: {message}")
         elapsed = (time.perf_counter() - start) * 1000.0
         packet.latency_ms[node.name] = elapsed
         metrics.record(elapsed, (start - queued_at) * 1000.0, ok)

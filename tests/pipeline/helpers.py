@@ -104,3 +104,21 @@ class SleepStage(Stage):
 class StatelessSleepStage(SleepStage):
     type_name = "test_sleep_stateless"
     stateless = True
+
+
+@register_stage
+class FrameCounterStage(Stage):
+    """Counts the frames of its stream (per-stream state) and checks they come in order."""
+
+    type_name = "test_frame_counter"
+    outputs = ("count",)
+
+    def open_stream(self, stream):
+        return {"n": 0, "last_seq": -1, "stream": stream.stream_id}
+
+    def process(self, packet: FramePacket, state):
+        assert packet.stream_id == state["stream"], "a frame of another stream reached this stream's state"
+        assert packet.seq > state["last_seq"], "frames out of order"
+        state["n"] += 1
+        state["last_seq"] = packet.seq
+        return {"count": state["n"]}
