@@ -124,6 +124,8 @@ class Stream:
         self.flow = FlowLimiter(live, fixed or default, adaptive=fixed is None and live)
         self.rate = RateMeter()
         self.states: dict[str, Any] = {}
+        self._sink_lock = threading.Lock()
+        self._sink_changes: list[tuple[str, Sink]] = []
         self._pending: dict[int, dict[str, int]] = {}  # packet index -> parents still to finish, per node
         self._pending_lock = threading.Lock()
         self._done_inlet = _Inlet(ordered=True)
@@ -309,6 +311,7 @@ class Stream:
         self.report.end_to_end_ms.append((time.perf_counter() - packet.arrival_time) * 1000.0)
         packet.__dict__.pop("_queued_at", None)
         packet.__dict__.pop("_disabled", None)
+        self._apply_sink_changes()
         try:
             for sink in self.sinks:
                 sink.write(packet)
@@ -321,6 +324,28 @@ class Stream:
         if self.on_result is not None:
             self.on_result(packet)
 
+    def attach_sink(self, sink: Sink) -> None:
+        """Add a sink while the stream runs (e.g. the UI's Record button): it is opened on the delivery thread
+        and gets every frame from the next one delivered on."""
+        with self._sink_lock:
+            self._sink_changes.append(("attach", sink))
+
+    def detach_sink(self, sink: Sink) -> None:
+        """Remove a sink while the stream runs; it is closed (its file finalised) on the delivery thread."""
+        with self._sink_lock:
+            self._sink_changes.append(("detach", sink))
+
+    def _apply_sink_changes(self) -> None:
+        with self._sink_lock:
+            changes, self._sink_changes = self._sink_changes, []
+        for action, sink in changes:
+            if action == "attach" and sink not in self.sinks:
+                sink.open(self.report.source)
+                self.sinks.append(sink)
+            elif action == "detach" and sink in self.sinks:
+                self.sinks.remove(sink)
+                self._safe(sink.close, f"closing sink {type(sink).__name__}")
+
     def _finalise(self) -> None:
         self.flow.stop()
         self._stop.set()
@@ -328,6 +353,8 @@ class Stream:
         with self._pending_lock:
             self._pending.clear()
         self.closed = True
+        with self._sink_lock:  # a sink attached but never opened is dropped; one detached late is still closed
+            self._sink_changes = []
         for sink in self.sinks:
             self._safe(sink.close, f"closing sink {type(sink).__name__}")
         self._safe(self.source.close, "closing source")

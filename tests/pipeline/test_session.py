@@ -205,3 +205,22 @@ def test_run_uses_real_clip_and_writes_one_line_per_frame(tmp_path):
     assert report.ended_by == "end_of_stream"
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == frames == report.frames_done
     assert np.isfinite(report.fps)
+
+
+def test_sinks_attach_and_detach_while_running(tmp_path):
+    """What the UI's Record button does: a sink joins a running stream, gets consecutive frames, and is
+    finalised when it leaves while the stream goes on."""
+    session = session_of({"name": "a", "type": "test_sleep", "params": {"ms": 1, "key": "a"}})
+    everything, recorded = ListSink(), JsonlSink(tmp_path / "rec.jsonl")
+    with session:
+        stream = session.start(CountingSource(300, rate_hz=300), [everything])
+        while len(everything.packets) < 40:
+            time.sleep(0.005)
+        stream.attach_sink(recorded)
+        while len(everything.packets) < 120:
+            time.sleep(0.005)
+        stream.detach_sink(recorded)
+        report = stream.run_to_end()
+    frames = [json.loads(line)["frame"] for line in (tmp_path / "rec.jsonl").read_text().splitlines()]
+    assert report.frames_done == 300 and 40 <= frames[0] and frames[-1] < 140
+    assert frames == list(range(frames[0], frames[0] + len(frames)))
