@@ -160,6 +160,10 @@ class Session:
         return cls(load_graph_config(path), path, device, on_result)
 
     # ----- streams ------------------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Set the stages up (load models) now rather than at the first ``start``. Idempotent."""
+        self.engine.start()
+
     def mode_for(self, source: Source, mode: str | None = None) -> str:
         chosen = mode or self.config.mode or ("live" if source.live else "offline")
         if chosen not in ("live", "offline"):
@@ -239,7 +243,8 @@ class Session:
     # ----- identity -----------------------------------------------------------------------------------------
     def config_hash(self) -> str:
         """What decides the results: the graph (validated, defaults filled in), the bytes of every model and
-        checkpoint it names, and Percept's version. Batch reruns skip files done with the same hash."""
+        checkpoint it names, the device asked for, and Percept's version. Batch reruns skip files done with the
+        same hash."""
         with self._lock:
             cached = getattr(self, "_config_hash", None)
             if cached is None:
@@ -266,12 +271,18 @@ def _config_hash(graph: Graph, device: str) -> str:
                 digest = _referenced_file_digest(value)
                 if digest:
                     files[value] = digest
-    blob = json.dumps({"stages": stages, "files": files, "version": percept_version}, sort_keys=True)
+    blob = json.dumps({"stages": stages, "files": files, "device": device, "version": percept_version},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+# What counts as weights when a parameter points at a file or a checkpoint folder (other files are not hashed).
+MODEL_SUFFIXES = {".onnx", ".safetensors", ".pt", ".pth", ".tflite", ".engine", ".bin"}
+
+
 def _referenced_file_digest(value: str) -> str | None:
-    """sha256 of a model named in the manifest, or of a file / checkpoint folder a parameter points to."""
+    """sha256 of a model named in the manifest, of a weights file a parameter points to, or of the weights and
+    config of a checkpoint folder (one that holds a weights file)."""
     from models.registry import Registry, sha256_of
     from pipeline.paths import asset
 
@@ -281,12 +292,15 @@ def _referenced_file_digest(value: str) -> str | None:
         pass
     for path in (Path(value), asset(value)):
         try:
-            if path.is_file():
+            if path.is_file() and path.suffix.lower() in MODEL_SUFFIXES:
                 return sha256_of(path)
             if path.is_dir():
+                files = sorted(p for p in path.iterdir() if p.is_file())
+                if not any(f.suffix.lower() in MODEL_SUFFIXES for f in files):
+                    continue
                 h = hashlib.sha256()
-                for f in sorted(p for p in path.rglob("*") if p.is_file()):
-                    h.update(f.relative_to(path).as_posix().encode())
+                for f in files:
+                    h.update(f.name.encode())
                     h.update(sha256_of(f).encode())
                 return h.hexdigest()
         except OSError:

@@ -7,4 +7,5 @@ COMMAND_MODULES = (
     "app.commands.action",
     "app.commands.calibrate",
     "app.commands.stereo",
+    "app.commands.batch",
 )

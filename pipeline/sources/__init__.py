@@ -45,11 +45,25 @@ def parse_source_spec(text: str | None) -> SourceSpec:
     if not path.exists():
         raise SourceError(f"source {text!r} is neither an existing file/folder nor a source kind; "
                           f"kinds: {', '.join(sorted(kinds))}")
+    return _spec_for_path(path, options)
+
+
+def _spec_for_path(path: Path, options: dict[str, str] | None = None) -> SourceSpec:
+    """The kind a path is: folder -> images, .bag/.db3 -> realsense, any other file -> video."""
     if path.is_dir():
-        return SourceSpec("images", target, options)
+        return SourceSpec("images", str(path), options or {})
     if path.suffix.lower() in _RECORDING_SUFFIXES:
-        return SourceSpec("realsense", target, options)
-    return SourceSpec("video", target, options)
+        return SourceSpec("realsense", str(path), options or {})
+    return SourceSpec("video", str(path), options or {})
+
+
+def source_for_path(path: str | Path) -> Source:
+    """A source for a recording's path taken literally (commas and '=' in file names are not options)."""
+    _load_builtin_sources()
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"recording not found: {path}")
+    return make_source(_spec_for_path(path))
 
 
 def _split_options(body: str) -> tuple[str, dict[str, str]]:
@@ -73,4 +87,5 @@ def open_source(text: str | None) -> Source:
     return make_source(parse_source_spec(text))
 
 
-__all__ = ["Source", "SourceSpec", "make_source", "open_source", "parse_source_spec", "register_source"]
+__all__ = ["Source", "SourceSpec", "make_source", "open_source", "parse_source_spec", "register_source",
+           "source_for_path"]
