@@ -65,8 +65,8 @@ def run(
     chosen_mode = session.mode_for(src, mode)
     if not headless:
         ui = _try_ui()
-        if ui is not None:
-            raise typer.Exit(ui(session, src, chosen_mode))
+        if ui is not None:  # the user's --mode (None: live for cameras, offline for files, decided by the UI)
+            raise typer.Exit(ui(session, src, mode))
         typer.echo("note: no display or no desktop UI available; running headless", err=True)
     out = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     check_out_dir(out)
@@ -74,6 +74,30 @@ def run(
         report = session.run_to_folder(src, out, video=video, progress=progress, mode=chosen_mode,
                                        max_frames=max_frames, max_in_flight=max_in_flight)
     raise typer.Exit(_report_exit(report, chosen_mode, out))
+
+
+@cli.command()
+def ui(
+    source: Optional[str] = typer.Option(None, "--source", "-s", help="Camera, file, folder or kind. Default: auto "
+                                         "(a camera, else the bundled RGB-D sample)."),
+    graph: Optional[str] = typer.Option(None, "--graph", "-g", help="Graph YAML or shipped graph name."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | tensorrt for model stages."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="live or offline (default: live for cameras, "
+                                       "offline for files)."),
+    plugin: list[str] = typer.Option([], "--plugin", help="Extra stage class as module:Class (repeatable)."),
+    screenshot: Optional[Path] = typer.Option(None, "--screenshot", help="Run --after frames, save a PNG of the "
+                                              "window and exit (offscreen when there is no display)."),
+    after: int = typer.Option(30, "--after", min=1, help="Frames before the screenshot."),
+    size: Optional[str] = typer.Option(None, "--size", help="Window size WIDTHxHEIGHT (screenshots: 1360x860)."),
+    view: Optional[str] = typer.Option(None, "--view", help="Dock to bring to the front: depth, 3d, people, stages."),
+    bench: bool = typer.Option(False, "--bench", help="Measure UI responsiveness (event-loop lateness) and graph "
+                               "throughput with the window vs headless, then exit."),
+    frames: int = typer.Option(300, "--frames", "-n", min=10, help="Frames per --bench run."),
+) -> None:
+    """The desktop window: video with overlays, depth, 3D, stage switches and plots, people, record, playback."""
+    from app.ui.launch import ui_command
+
+    raise typer.Exit(ui_command(source, graph, device, mode, plugin, screenshot, after, bench, frames, size, view))
 
 
 @contextlib.contextmanager

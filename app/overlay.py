@@ -27,10 +27,22 @@ def color_for(track_id: int) -> tuple[int, int, int]:
 
 @dataclass
 class OverlayStyle:
+    """How and what to draw. The layer switches (boxes ... errors) let the UI turn each layer on and off; the
+    annotated video draws them all. Keypoints below ``keypoint_threshold`` are never drawn."""
+
     keypoint_threshold: float = 0.3
     thickness: int = 2
     font_scale: float = 0.5
     show_depth_inset: bool = True
+    boxes: bool = True
+    track_ids: bool = True  # "#id score" label of each person
+    skeletons: bool = True
+    distance: bool = True  # distance to the camera (position_3d) in the label
+    actions: bool = True  # action label with its score
+    objects: bool = True
+    errors: bool = True
+
+    LAYERS = ("boxes", "track_ids", "skeletons", "distance", "actions", "objects", "errors", "show_depth_inset")
 
 
 class OverlayRenderer:
@@ -50,12 +62,12 @@ class OverlayRenderer:
         if self.style.show_depth_inset and packet.depth is not None:
             self._depth_inset(image, packet)
         objects = packet.get("objects")
-        if isinstance(objects, Detections):
+        if isinstance(objects, Detections) and self.style.objects:
             self._objects(image, objects, thickness, font)
         persons = packet.get("persons")
         if isinstance(persons, Persons):
             self._persons(image, persons, thickness, font)
-        if packet.errors:
+        if packet.errors and self.style.errors:
             text = f"{len(packet.errors)} error(s): {packet.errors[0].get('stage')}"
             _label(image, text, (5, image.shape[0] - 8), (255, 80, 80), font)
         return image
@@ -86,22 +98,25 @@ class OverlayRenderer:
         names = persons.keypoint_names
         index = {n: i for i, n in enumerate(names)}
         edges = [(index[a], index[b]) for a, b in COCO17_EDGES if a in index and b in index]
-        thr = self.style.keypoint_threshold
+        style = self.style
+        thr = style.keypoint_threshold
         for i in range(len(persons)):
             tid = int(persons.track_ids[i])
             color = color_for(tid)
             x1, y1, x2, y2 = (int(round(v)) for v in persons.boxes[i])
-            cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
-            parts = [f"#{tid}" if tid >= 0 else "person", f"{persons.scores[i]:.2f}"]
-            if persons.positions_3d is not None and np.all(np.isfinite(persons.positions_3d[i])):
+            if style.boxes:
+                cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
+            parts = [f"#{tid}" if tid >= 0 else "person", f"{persons.scores[i]:.2f}"] if style.track_ids else []
+            if style.distance and persons.positions_3d is not None and np.all(np.isfinite(persons.positions_3d[i])):
                 parts.append(f"{float(np.linalg.norm(persons.positions_3d[i])):.2f} m")
-            _label(image, " ".join(parts), (x1, max(12, y1 - 4)), color, font)
-            if persons.action_probs is not None:
+            if parts:
+                _label(image, " ".join(parts), (x1, max(12, y1 - 4)), color, font)
+            if style.actions and persons.action_probs is not None:
                 p = persons.action_probs[i]
                 best = int(np.argmax(p))
                 _label(image, f"{persons.action_labels[best]} {p[best]:.2f}", (x1, min(image.shape[0] - 4, y2 + 14)),
                        color, font)
-            if persons.keypoints is None:
+            if persons.keypoints is None or not style.skeletons:
                 continue
             kp = persons.keypoints[i]
             for a, b in edges:
