@@ -45,7 +45,7 @@ def test_outputs_per_recording_then_skip_and_redo(tmp_path):
                 "frames": 5, rec.relative_to(src).as_posix(): 6}
     args = [str(src), "--out", str(out), "--graph", str(graph), "--workers", "2", "--threads-per-worker", "1"]
 
-    first, t_first = percept("batch", *args)
+    first, _ = percept("batch", *args)
     assert first.returncode == 0, first.stderr
     lines = batch_lines(out)
     assert set(lines) == set(expected)
@@ -57,11 +57,10 @@ def test_outputs_per_recording_then_skip_and_redo(tmp_path):
     stamps = {rel: (out / rel / "_DONE.json").stat().st_mtime_ns for rel in expected}
     first_hash = marker(out, "a.mp4")["config_hash"]
 
-    second, t_second = percept("batch", *args)
+    second, _ = percept("batch", *args)
     assert second.returncode == 0, second.stderr
     assert {r["status"] for r in batch_lines(out).values()} == {"skipped"}
     assert "to run" not in second.stderr  # decided without starting a worker
-    assert t_second < 0.6 * t_first, (t_first, t_second)
     assert stamps == {rel: (out / rel / "_DONE.json").stat().st_mtime_ns for rel in expected}
 
     tiny_graph(graph, kernel=5)  # another config: another hash

@@ -116,7 +116,7 @@ def test_speed_paces_by_fps():
     t0 = time.perf_counter()
     assert len(list(pb)) == 11
     elapsed = time.perf_counter() - t0
-    assert 0.08 <= elapsed < 0.6  # 10 intervals of 10 ms
+    assert 0.08 <= elapsed < 1.5  # 10 intervals of 10 ms: paced, not free-running (slack for loaded CI)
     pb2 = PlaybackSource(Recording(11, fps=100.0), speed=4.0)
     pb2.open()
     t0 = time.perf_counter()
