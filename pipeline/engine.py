@@ -16,7 +16,7 @@ import itertools
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -31,6 +31,7 @@ from pipeline.stage import StageContext, StreamContext, takes_state
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.05
+ENDED_SNAPSHOTS_KEPT = 8
 _SINK = "__sink__"
 
 
@@ -373,6 +374,7 @@ class Stream:
             report.ended_by, report.error = self._stop_reason
         elif self._stop_reason is not None:
             report.ended_by = "frame_limit"
+        self.engine._keep_final_snapshot(self)  # before finished is set: whoever waits on it finds the readings
         self.finished.set()
 
     def _close_states(self, names: Iterable[str]) -> None:
@@ -400,6 +402,8 @@ class Engine:
         self._inlets = {name: _Inlet(graph.nodes[name].ordered) for name in graph.order}
         self._streams: dict[str, Stream] = {}
         self._streams_lock = threading.Lock()
+        # The last readings of streams that ended, newest last: a viewer keeps showing a finished file's figures.
+        self._ended: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._threads: list[threading.Thread] = []
         self._set_up: list[str] = []
         self._takes_state = {name: takes_state(graph.nodes[name].stage) for name in graph.order}
@@ -497,6 +501,14 @@ class Engine:
         for inlet in self._inlets.values():
             inlet.forget(stream.id)
 
+    def _keep_final_snapshot(self, stream: Stream) -> None:
+        final = {**stream.snapshot(), "finished": True, "ended_by": stream.report.ended_by}
+        with self._streams_lock:
+            self._ended[stream.id] = final
+            self._ended.move_to_end(stream.id)
+            while len(self._ended) > ENDED_SNAPSHOTS_KEPT:
+                self._ended.popitem(last=False)
+
     def __enter__(self) -> "Engine":
         self.start()
         return self
@@ -563,8 +575,11 @@ class Engine:
     # ----- live readings ------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """Live metrics over bounded windows: per stream fps, drops, in-flight, end-to-end p50/p95; per stage
-        enabled, p50/p95 of the newest frames, and the current queue depth."""
-        streams = {s.id: s.snapshot() for s in self.streams()}
+        enabled, p50/p95 of the newest frames, and the current queue depth. Streams that ended stay in it with
+        their final readings (``finished`` true) until newer ones push them out."""
+        with self._streams_lock:
+            streams = dict(self._ended)
+        streams.update({s.id: s.snapshot() for s in self.streams()})
         stages = {}
         for name in self.graph.order:
             stages[name] = {"enabled": self.enabled[name], "queue_depth": self._inlets[name].size,

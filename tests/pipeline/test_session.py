@@ -142,6 +142,22 @@ def test_snapshot_reads_live_metrics_while_running():
     assert isinstance(snap["stages"]["b"]["queue_depth"], int)
 
 
+def test_a_finished_stream_keeps_its_final_readings_in_the_snapshot():
+    """A viewer polling after a short file ended still sees its figures, marked finished."""
+    session = session_of({"name": "a", "type": "test_sleep", "params": {"ms": 1, "key": "a"}})
+    with session:
+        first = session.start(CountingSource(20))
+        first.run_to_end()
+        second = session.start(CountingSource(5))
+        second.run_to_end()
+        snap = session.snapshot()
+    final = snap["streams"][first.id]
+    assert final["finished"] and final["ended_by"] == "end_of_stream"
+    assert final["frames_done"] == 20 and final["stages"]["a"]["frames"] == 20
+    assert final["stages"]["a"]["latency_ms"]["p50"] is not None
+    assert snap["streams"][second.id]["frames_done"] == 5
+
+
 def test_two_streams_at_once_keep_order_and_state_apart():
     """One engine, two sources at once, a stateful stage: each stream's frames arrive in order, each stream's
     stage state sees only its own frames."""
