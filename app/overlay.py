@@ -9,8 +9,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from calibration.camera import Intrinsics
+from calibration.geometry import project
 from pipeline.packet import FramePacket
+from models.vision.camera_guess import intrinsics_of
 from models.vision.detections import Detections
+from models.vision.faces import Faces
 from models.vision.keypoints import COCO17_EDGES
 from models.vision.persons import Persons
 
@@ -18,6 +22,9 @@ _PALETTE = np.array([
     (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
     (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
 ], dtype=np.uint8)
+AXIS_COLORS = ((255, 40, 40), (40, 220, 40), (60, 90, 255))  # head x, y, forward (RGB)
+GAZE_COLOR = (255, 230, 0)
+NOSE_TIP, BETWEEN_EYES = 1, 168  # MediaPipe face mesh indices
 
 
 def color_for(track_id: int) -> tuple[int, int, int]:
@@ -40,9 +47,13 @@ class OverlayStyle:
     distance: bool = True  # distance to the camera (position_3d) in the label
     actions: bool = True  # action label with its score
     objects: bool = True
+    faces: bool = True  # face box (and the mesh when ``face_mesh``)
+    face_mesh: bool = False
+    gaze: bool = True  # head pose axes and gaze arrows
     errors: bool = True
 
-    LAYERS = ("boxes", "track_ids", "skeletons", "distance", "actions", "objects", "errors", "show_depth_inset")
+    LAYERS = ("boxes", "track_ids", "skeletons", "distance", "actions", "objects", "faces", "face_mesh", "gaze",
+              "errors", "show_depth_inset")
 
 
 class OverlayRenderer:
@@ -66,7 +77,8 @@ class OverlayRenderer:
             self._objects(image, objects, thickness, font)
         persons = packet.get("persons")
         if isinstance(persons, Persons):
-            self._persons(image, persons, thickness, font)
+            intr = intrinsics_of(packet)[0] if persons.faces is not None else None
+            self._persons(image, persons, thickness, font, intr)
         if packet.errors and self.style.errors:
             text = f"{len(packet.errors)} error(s): {packet.errors[0].get('stage')}"
             _label(image, text, (5, image.shape[0] - 8), (255, 80, 80), font)
@@ -94,7 +106,8 @@ class OverlayRenderer:
             cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
             _label(image, f"{det['label']} {det['score']:.2f}", (x1, max(12, y1 - 4)), color, font)
 
-    def _persons(self, image: np.ndarray, persons: Persons, thickness: int, font: float) -> None:
+    def _persons(self, image: np.ndarray, persons: Persons, thickness: int, font: float,
+                 intr: Intrinsics | None = None) -> None:
         names = persons.keypoint_names
         index = {n: i for i, n in enumerate(names)}
         edges = [(index[a], index[b]) for a, b in COCO17_EDGES if a in index and b in index]
@@ -116,15 +129,81 @@ class OverlayRenderer:
                 best = int(np.argmax(p))
                 _label(image, f"{persons.action_labels[best]} {p[best]:.2f}", (x1, min(image.shape[0] - 4, y2 + 14)),
                        color, font)
-            if persons.keypoints is None or not style.skeletons:
-                continue
-            kp = persons.keypoints[i]
-            for a, b in edges:
-                if kp[a, 2] >= thr and kp[b, 2] >= thr:
-                    cv2.line(image, _pt(kp[a]), _pt(kp[b]), color, thickness, cv2.LINE_AA)
-            for j in range(len(names)):
-                if kp[j, 2] >= thr:
-                    cv2.circle(image, _pt(kp[j]), thickness + 1, (255, 255, 255), -1, cv2.LINE_AA)
+            if persons.keypoints is not None and style.skeletons:
+                kp = persons.keypoints[i]
+                for a, b in edges:
+                    if kp[a, 2] >= thr and kp[b, 2] >= thr:
+                        cv2.line(image, _pt(kp[a]), _pt(kp[b]), color, thickness, cv2.LINE_AA)
+                for j in range(len(names)):
+                    if kp[j, 2] >= thr:
+                        cv2.circle(image, _pt(kp[j]), thickness + 1, (255, 255, 255), -1, cv2.LINE_AA)
+            if persons.faces is not None and intr is not None:
+                self._face(image, persons.faces, i, color, thickness, intr)
+
+    def _face(self, image: np.ndarray, faces: Faces, i: int, color, thickness: int, intr: Intrinsics) -> None:
+        """Face box (and mesh), head axes from the nose tip, gaze arrows from the irises, the gaze target."""
+        style = self.style
+        box = faces.boxes[i].astype(np.float64)
+        if not faces.found[i] or not np.all(np.isfinite(box)):
+            return
+        width = max(box[2] - box[0], 1.0)
+        centre = (box[:2] + box[2:]) / 2
+        marks = _row(faces.landmarks, i)
+        if style.faces:
+            cv2.rectangle(image, _pt(box[:2]), _pt(box[2:]), color, max(1, thickness // 2))
+            if style.face_mesh and marks is not None:
+                h, w = image.shape[:2]
+                xy = np.round(marks[:, :2]).astype(int)
+                xy = xy[(xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)]
+                image[xy[:, 1], xy[:, 0]] = color
+        if not style.gaze:
+            return
+        axes = _head_axes(faces, i, 0.6 * width, intr)
+        if axes is not None:
+            nose = marks[NOSE_TIP, :2] if marks is not None else centre
+            for vec, axis_color in zip(axes, AXIS_COLORS):
+                cv2.line(image, _pt(nose), _pt(nose + vec), axis_color, thickness, cv2.LINE_AA)
+        gaze = _row(faces.gaze, i)
+        if gaze is None:
+            return
+        iris = faces.iris[i] if faces.iris is not None else np.empty((0, 2))
+        origins = [p for p in iris.astype(np.float64) if np.all(np.isfinite(p))]
+        if not origins:
+            origins = [marks[BETWEEN_EYES, :2] if marks is not None else centre]
+        vec = gaze[:2] * 1.5 * width
+        for start in origins:
+            if np.hypot(*vec) < 2 * thickness:  # looking (nearly) straight at the camera
+                cv2.circle(image, _pt(start), thickness + 1, GAZE_COLOR, -1, cv2.LINE_AA)
+            else:
+                cv2.arrowedLine(image, _pt(start), _pt(start + vec), GAZE_COLOR, thickness, cv2.LINE_AA,
+                                tipLength=0.2)
+        target = _row(faces.gaze_target_px, i)
+        if target is not None:
+            cv2.line(image, _pt(np.mean(origins, axis=0)), _pt(target), GAZE_COLOR, 1, cv2.LINE_AA)
+            cv2.circle(image, _pt(target), 3 * thickness, GAZE_COLOR, thickness, cv2.LINE_AA)
+
+
+def _row(values: np.ndarray | None, i: int) -> np.ndarray | None:
+    """Row ``i`` of an optional field as float64, None where the field is absent or the row is not all finite."""
+    if values is None or not np.all(np.isfinite(values[i])):
+        return None
+    return values[i].astype(np.float64)
+
+
+def _head_axes(faces: Faces, i: int, length: float, intr: Intrinsics) -> np.ndarray | None:
+    """(3,2) image vectors of the face model's x, y and forward (-z) axes, ``length`` px where parallel to the
+    image: projected from the head's 3D position where known, orthographic otherwise."""
+    rotation = _row(faces.head_rotation, i)
+    if rotation is None:
+        return None
+    axes = rotation.T * np.array([[1.0], [1.0], [-1.0]])  # rows: the axes in the camera frame
+    t = _row(faces.head_translation, i)
+    if t is not None and t[2] > 0:
+        ends = t + axes * (length * t[2] / intr.fx)
+        if np.all(ends[:, 2] > 0.2 * t[2]):
+            uv = project(np.vstack([t, ends]), intr)
+            return uv[1:] - uv[0]
+    return axes[:, :2] * length
 
 
 def _pt(row: np.ndarray) -> tuple[int, int]:

@@ -31,7 +31,7 @@ from pipeline.metrics import RunReport
 
 log = logging.getLogger(__name__)
 POLL_MS = 250  # metrics at 4 Hz
-DEFAULT_LAYERS = {name: True for name in OverlayStyle.LAYERS} | {"show_depth_inset": False}
+DEFAULT_LAYERS = {name: True for name in OverlayStyle.LAYERS} | {"face_mesh": False, "show_depth_inset": False}
 
 
 class MainWindow(QMainWindow):

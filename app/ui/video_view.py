@@ -8,7 +8,8 @@ from PyQt6.QtWidgets import QSizePolicy, QToolBar, QVBoxLayout, QWidget
 
 LAYER_TITLES = {  # OverlayStyle field -> what the user sees
     "boxes": "Boxes", "track_ids": "Track IDs", "skeletons": "Skeletons", "distance": "Distance",
-    "actions": "Actions", "objects": "Objects", "errors": "Errors", "show_depth_inset": "Depth inset",
+    "actions": "Actions", "objects": "Objects", "faces": "Faces", "face_mesh": "Face mesh", "gaze": "Gaze",
+    "errors": "Errors", "show_depth_inset": "Depth inset",
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from models.vision.arrays import as_array, from_rounded, json_number, json_track_id, rounded
+from models.vision.faces import Faces
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Persons:
     boxes (n,4) xyxy px; scores (n,); track_ids (n,) with -1 for "not tracked";
     keypoints (n,K,3) x, y, score in px with names ``keypoint_names``; keypoints_3d (n,K,3) metres in the colour
     camera frame, NaN where unknown; keypoints_3d_conf (n,K); positions_3d (n,3) metres, NaN where unknown;
-    action_probs (n,C) class probabilities over ``action_labels``.
+    action_probs (n,C) class probabilities over ``action_labels``; faces: the face of each person.
     """
 
     boxes: np.ndarray
@@ -35,6 +36,7 @@ class Persons:
     action_probs: np.ndarray | None = None
     action_labels: tuple[str, ...] = ()
     action_future: np.ndarray | None = None  # (n, S, C) anticipated probabilities of the next S steps
+    faces: Faces | None = None  # one row per person (``Faces.found`` False where none was found)
 
     def __post_init__(self) -> None:
         boxes = as_array(self.boxes, np.float32, (4,), "boxes", None)
@@ -67,6 +69,8 @@ class Persons:
                 if fut.ndim != 3 or fut.shape[0] != n or fut.shape[2] != c:
                     raise ValueError(f"action_future must have shape (n, S, {c}), got {fut.shape}")
                 set_("action_future", fut)
+        if self.faces is not None and len(self.faces) != n:
+            raise ValueError(f"faces has {len(self.faces)} rows, expected {n}")
 
     @classmethod
     def empty(cls) -> "Persons":
@@ -85,6 +89,7 @@ class Persons:
             keypoints=pick(self.keypoints), keypoints_3d=pick(self.keypoints_3d),
             keypoints_3d_conf=pick(self.keypoints_3d_conf), positions_3d=pick(self.positions_3d),
             action_probs=pick(self.action_probs), action_future=pick(self.action_future),
+            faces=None if self.faces is None else self.faces[index],
         )
 
     def keypoint_index(self, name: str) -> int:
@@ -160,6 +165,8 @@ class Persons:
                                      f"{', '.join(labels)}")
                 probs.append([json_number(sc[lab], f"persons[{i}].action.scores.{lab}") for lab in labels])
             fields["action_labels"], fields["action_probs"] = labels, probs
+        if any("face" in p for p in items):
+            fields["faces"] = Faces.from_json([p.get("face") for p in items])
         return cls(np.array(boxes), np.array(scores), np.array(tids), **fields)
 
     def to_json(self) -> list[dict]:
@@ -190,6 +197,8 @@ class Persons:
                     rec["action"]["anticipated"] = [
                         {"label": self.action_labels[int(np.argmax(q))], "score": round(float(np.max(q)), 4)}
                         for q in self.action_future[i]]
+            if self.faces is not None:
+                rec["face"] = self.faces.row_json(i)
             out.append(rec)
         return out
 

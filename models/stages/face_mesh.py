@@ -1,0 +1,245 @@
+"""`face_mesh`: each person's face, its 468-point mesh and both irises, tied to the person row (and so to its
+``track_id``).
+
+Where the face ROI comes from, best first:
+1. the pose keypoints (eyes, nose, mouth, ears) of a person: no detector call, works on small faces in crowds;
+2. the full-range face detector on the top of a person's box, when the head keypoints are missing or unsure;
+3. without a ``persons`` producer in the graph (the light face graph), the detector on the whole frame, each face
+   becoming a person row.
+A second landmark pass on the ROI that the first pass's mesh gives (rotation from the eye corners, as MediaPipe's
+face tracking does) makes the mesh independent of how rough the first ROI was. All faces of a frame go through
+the mesh model in one batched call, and all eyes through the iris model in another.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from models.runtime.device import device_field
+from models.runtime.onnx import load_stage_model
+from models.vision import face_mesh_topology as topo
+from models.vision.blazeface import SPECS, anchors, decode
+from models.vision.roi import nms
+from models.vision.faces import Faces
+from models.vision.persons import Persons
+from models.vision.roi import Roi, crop_batch
+from pipeline.packet import FramePacket
+from pipeline.registry import register_stage
+from pipeline.stage import Stage, StageContext, StageParams
+
+MESH_INPUT = 192
+IRIS_INPUT = 64
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, np.float64)))
+
+
+class FaceMeshParams(StageParams):
+    detectors: tuple[str, ...] = Field(
+        default=("face_detection_short_range", "face_detection_full_range"), min_length=1,
+        description="face detectors whose faces are merged: short range for faces near the camera (or filling a "
+                    "crop), full range for small faces up to ~5 m")
+    mesh_model: str = "face_landmark"
+    iris_model: str = "iris_landmark"
+    iris: bool = Field(default=True, description="run the iris model (needed by the gaze stages)")
+    keypoint_threshold: float = Field(default=0.5, ge=0, le=1, description="least visibility of the eye and "
+                                                                            "nose keypoints to take the ROI from them")
+    detector_threshold: float = Field(default=0.5, ge=0, le=1)
+    min_presence: float = Field(default=0.5, ge=0, le=1, description="drop faces the mesh model says are not there")
+    refine_passes: int = Field(default=1, ge=0, le=2, description="re-runs of the mesh on the ROI from its mesh")
+    max_faces: int = Field(default=16, ge=1, le=256, description="largest people first; the rest get no face")
+    min_face_px: float = Field(default=12.0, ge=4, description="faces smaller than this (eye distance x 3) are "
+                                                               "skipped: too few pixels for landmarks")
+    device: str = device_field()
+
+
+def roi_from_keypoints(kps: np.ndarray, names: tuple[str, ...], threshold: float) -> Roi | None:
+    """A face ROI from a person's pose keypoints, or None where the eyes and nose are not all seen."""
+    index = {n: i for i, n in enumerate(names)}
+    need = ("nose", "left_eye", "right_eye")
+    if any(n not in index or kps[index[n], 2] < threshold for n in need):
+        return None
+    right, left, nose = (kps[index[n], :2].astype(np.float64) for n in ("right_eye", "left_eye", "nose"))
+    eye_mid = (left + right) / 2
+    mouth = [kps[index[n], :2] for n in ("mouth_left", "mouth_right") if n in index and kps[index[n], 2] >= threshold]
+    mouth_mid = np.mean(mouth, axis=0) if len(mouth) == 2 else nose + (nose - eye_mid) * 0.8
+    ears = [kps[index[n], :2] for n in ("left_ear", "right_ear") if n in index and kps[index[n], 2] >= threshold]
+    eye_vec = left - right
+    down = mouth_mid - eye_mid
+    size = max(3.2 * np.hypot(*eye_vec), 3.6 * np.hypot(*down),
+               1.6 * np.hypot(*(ears[0] - ears[1])) if len(ears) == 2 else 0.0)
+    # for a face turned sideways the eye line shortens; the eye->mouth direction still says where "down" is
+    angle = np.arctan2(down[1], down[0]) - np.pi / 2 if np.hypot(*eye_vec) < 0.5 * np.hypot(*down) \
+        else np.arctan2(eye_vec[1], eye_vec[0])
+    centre = eye_mid + 0.35 * down
+    return Roi(float(centre[0]), float(centre[1]), float(size), float(-angle))
+
+
+def roi_from_mesh(points: np.ndarray, scale: float = 1.5) -> Roi:
+    """MediaPipe's landmarks-to-ROI: rotation from the outer eye corners, the rotated bounding box of the mesh,
+    square on its long side, x ``scale``."""
+    right, left = points[topo.RIGHT_EYE_CORNERS[0], :2], points[topo.LEFT_EYE_CORNERS[0], :2]
+    angle = float(np.arctan2(left[1] - right[1], left[0] - right[0]))
+    c, s = np.cos(-angle), np.sin(-angle)
+    rot = np.array([[c, -s], [s, c]])
+    upright = points[:, :2] @ rot.T
+    lo, hi = upright.min(axis=0), upright.max(axis=0)
+    centre = rot.T @ ((lo + hi) / 2)
+    return Roi(float(centre[0]), float(centre[1]), float(max(hi - lo) * scale), -angle)
+
+
+def roi_from_detection(box: np.ndarray, kps: np.ndarray, scale: float = 1.5) -> Roi:
+    """MediaPipe's detection-to-ROI: the box centre, rotation from the two eyes, side = long box side x scale."""
+    angle = float(np.arctan2(kps[1, 1] - kps[0, 1], kps[1, 0] - kps[0, 0]))
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return Roi(float(cx), float(cy), float(max(box[2] - box[0], box[3] - box[1]) * scale), -angle)
+
+
+def eye_rois(points: np.ndarray, rotation: float, scale: float = 2.3) -> list[Roi]:
+    """The two eye crops of the iris model (right eye first): centred between the eye corners, side = corner
+    distance x ``scale``, rotated with the face."""
+    out = []
+    for a, b in topo.EYE_CORNERS:
+        pa, pb = points[a, :2], points[b, :2]
+        mid = (pa + pb) / 2
+        out.append(Roi(float(mid[0]), float(mid[1]), float(np.hypot(*(pa - pb)) * scale), rotation))
+    return out
+
+
+@register_stage
+class FaceMeshStage(Stage):
+    type_name = "face_mesh"
+    inputs = ("color",)
+    optional_inputs = ("persons",)
+    outputs = ("persons",)
+    stateless = True
+    Params = FaceMeshParams
+
+    def setup(self, context: StageContext) -> None:
+        p = self.params
+        unknown = [d for d in p.detectors if d not in SPECS]
+        if unknown:
+            raise ValueError(f"unknown face detector {unknown[0]!r}; choose from {', '.join(SPECS)}")
+        self.detectors = [(load_stage_model(d, p.device, context.device), SPECS[d], anchors(SPECS[d]))
+                          for d in p.detectors]
+        self.mesh = load_stage_model(p.mesh_model, p.device, context.device)
+        self.iris_model = load_stage_model(p.iris_model, p.device, context.device) if p.iris else None
+
+    # ----- face ROIs --------------------------------------------------------------------------------------------
+    def detect(self, image: np.ndarray, region: Roi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Faces in a square region of the image: boxes (n,4) and keypoints (n,6,2) in image px, scores (n,)."""
+        boxes, kps, scores = [], [], []
+        for model, spec, anchor_xy in self.detectors:
+            size = spec.input_size
+            crop = crop_batch(image, [region], size) * 2.0 - 1.0
+            reg, logits = model.run({model.input_names[0]: crop})[:2]
+            found = decode(reg, logits, anchor_xy, self.params.detector_threshold)
+            boxes.append(region.to_image(found.boxes.reshape(-1, 2), size).reshape(-1, 4))
+            kps.append(region.to_image(found.keypoints.reshape(-1, 2), size).reshape(-1, 6, 2))
+            scores.append(found.scores)
+        boxes, kps, scores = np.concatenate(boxes), np.concatenate(kps), np.concatenate(scores)
+        keep = nms(boxes, scores, self.params.detector_threshold, 0.3)
+        return boxes[keep], kps[keep], scores[keep]
+
+    def person_rois(self, image: np.ndarray, persons: Persons) -> list[Roi | None]:
+        p = self.params
+        areas = (persons.boxes[:, 2] - persons.boxes[:, 0]) * (persons.boxes[:, 3] - persons.boxes[:, 1])
+        rois: list[Roi | None] = [None] * len(persons)
+        for i in np.argsort(-areas)[:p.max_faces]:
+            roi = None
+            if persons.keypoints is not None:
+                roi = roi_from_keypoints(persons.keypoints[i], persons.keypoint_names, p.keypoint_threshold)
+            if roi is None:
+                x1, y1, x2, y2 = persons.boxes[i]
+                side = max(8.0, min(x2 - x1, y2 - y1))  # the head is in the top square of a standing person
+                boxes, kps, scores = self.detect(image, Roi((x1 + x2) / 2, y1 + side * 0.45, side * 1.1))
+                if len(scores):
+                    roi = roi_from_detection(boxes[0], kps[0])
+            if roi is not None and roi.size / 1.5 >= p.min_face_px:
+                rois[i] = roi
+        return rois
+
+    # ----- models ---------------------------------------------------------------------------------------------
+    def mesh_pass(self, image: np.ndarray, rois: list[Roi]) -> tuple[np.ndarray, np.ndarray]:
+        """(N,468,3) image px (z in the same pixel scale) and presence (N,) for square face ROIs."""
+        crops = crop_batch(image, rois, MESH_INPUT)
+        raw, presence = self.mesh.run({self.mesh.input_names[0]: crops})[:2]
+        lm = raw.reshape(len(rois), 468, 3)
+        out = np.empty_like(lm)
+        for i, roi in enumerate(rois):
+            out[i, :, :2] = roi.to_image(lm[i, :, :2], MESH_INPUT)
+            out[i, :, 2] = lm[i, :, 2] * (roi.size / MESH_INPUT)
+        return out, _sigmoid(presence.reshape(-1))
+
+    def iris_pass(self, image: np.ndarray, meshes: np.ndarray,
+                  rotations: list[float]) -> tuple[np.ndarray, np.ndarray]:
+        """(N,2,2) iris centres px and (N,2) iris diameters px per eye (right, left). The model knows one eye:
+        the person's left eye is mirrored in, and its result mirrored back, as MediaPipe does."""
+        rois = [r for mesh, rot in zip(meshes, rotations) for r in eye_rois(mesh, rot)]
+        crops = crop_batch(image, rois, IRIS_INPUT)
+        crops[1::2] = crops[1::2, :, ::-1]
+        model = self.iris_model
+        outputs = dict(zip(model.output_names, model.run({model.input_names[0]: crops})))
+        points = outputs["output_iris"].reshape(len(rois), 5, 3)[:, :, :2].copy()  # centre, then 4 on the rim
+        points[1::2, :, 0] = IRIS_INPUT - points[1::2, :, 0]
+        image_pts = np.stack([roi.to_image(points[k], IRIS_INPUT) for k, roi in enumerate(rois)])
+        rim = np.linalg.norm(image_pts[:, 1:] - image_pts[:, :1], axis=2)
+        # the horizontal rim points: eyelids cover the top and bottom of the iris more often than its sides
+        diameter = np.sort(rim, axis=1)[:, 2:].sum(axis=1)
+        return image_pts[:, 0].reshape(len(meshes), 2, 2), diameter.reshape(len(meshes), 2)
+
+    # ----- frame ----------------------------------------------------------------------------------------------
+    def process(self, packet: FramePacket) -> dict[str, Any]:
+        image = packet.color
+        persons = packet.get("persons")
+        if persons is None:  # no person stage in the graph: every detected face is a person
+            h, w = image.shape[:2]
+            boxes, kps, scores = self.detect(image, Roi(w / 2, h / 2, float(max(w, h))))
+            boxes, kps, scores = boxes[:self.params.max_faces], kps[:self.params.max_faces], scores[:self.params.max_faces]
+            persons = Persons(boxes, scores)
+            rois: list[Roi | None] = [roi_from_detection(b, k) for b, k in zip(boxes, kps)]
+        else:
+            rois = self.person_rois(image, persons)
+        faces = self.faces_for(image, rois)
+        return {"persons": replace(persons, faces=faces)}
+
+    def faces_for(self, image: np.ndarray, rois: list[Roi | None]) -> Faces:
+        n = len(rois)
+        rows = [i for i, r in enumerate(rois) if r is not None]
+        faces = Faces.none_found(n)
+        if not rows:
+            return faces
+        use = [rois[i] for i in rows]
+        meshes, presence = self.mesh_pass(image, use)
+        for _ in range(self.params.refine_passes):
+            use = [roi_from_mesh(m) for m in meshes]
+            meshes, presence = self.mesh_pass(image, use)
+        found = np.zeros(n, bool)
+        boxes, scores = faces.filled("boxes"), faces.filled("scores")
+        landmarks, iris, diameter = faces.filled("landmarks"), faces.filled("iris"), faces.filled("iris_diameter_px")
+        ok = presence >= self.params.min_presence
+        for k, i in enumerate(rows):
+            if not ok[k]:
+                continue
+            found[i] = True
+            lo, hi = meshes[k, :, :2].min(axis=0), meshes[k, :, :2].max(axis=0)
+            boxes[i] = [lo[0], lo[1], hi[0], hi[1]]
+            scores[i] = presence[k]
+            landmarks[i] = meshes[k]
+        if self.iris_model is not None and ok.any():
+            keep = np.flatnonzero(ok)
+            centres, diameters = self.iris_pass(image, meshes[keep], [use[k].rotation for k in keep])
+            for c, d, k in zip(centres, diameters, keep):
+                iris[rows[k]], diameter[rows[k]] = c, d
+        with_iris = self.iris_model is not None
+        return replace(faces, found=found, boxes=boxes, scores=scores, landmarks=landmarks,
+                       iris=iris if with_iris else None, iris_diameter_px=diameter if with_iris else None)
+
+    def describe(self) -> dict:
+        models = {"mesh": self.mesh, "iris": self.iris_model}
+        models.update({name: m for name, (m, _, _) in zip(self.params.detectors, self.detectors)})
+        return {k: m.describe() for k, m in models.items() if m is not None}

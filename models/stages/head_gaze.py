@@ -1,0 +1,96 @@
+"""`head_gaze`: head pose (PnP of the face mesh on the metric face model) and geometric gaze (iris on an eyeball
+sphere) for every face, in the colour camera frame.
+
+Distance, best first: aligned depth over the face, the iris diameter (11.7 mm), the face model's mean size. The
+intrinsics are the camera's when the source knows them, else a focal-length guess (models/vision/camera_guess.py);
+angles depend on the guess only weakly.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from models.registry import resolve_model
+from models.vision.camera_guess import intrinsics_of
+from models.vision.eye_gaze import EYE_CENTRE_DEPTH_M, IRIS_RADIUS_M, combine, eye_gaze
+from models.vision.faces import ORIGIN_SOURCES, Faces
+from models.vision.head_pose import FaceModel, depth_scale, iris_distance, solve_head_pose
+from models.vision.persons import Persons
+from pipeline.packet import FramePacket
+from pipeline.registry import register_stage
+from pipeline.stage import Stage, StageContext, StageParams
+
+
+class HeadGazeParams(StageParams):
+    face_model: str = "face_model_468"
+    gaze: bool = Field(default=True, description="geometric gaze from the irises (off: head pose only, e.g. when "
+                                                 "a learned_gaze stage follows)")
+    iris_radius_m: float = Field(default=IRIS_RADIUS_M, gt=0.005, lt=0.02,
+                                 description="eyeball centre to iris centre")
+    eye_centre_depth_m: float = Field(default=EYE_CENTRE_DEPTH_M, ge=0, lt=0.03,
+                                      description="eyeball centre behind the centre of the eye opening")
+    use_depth: bool = True
+    use_iris_distance: bool = True
+
+
+@register_stage
+class HeadGazeStage(Stage):
+    type_name = "head_gaze"
+    inputs = ("persons",)
+    optional_inputs = ("depth",)
+    outputs = ("persons",)
+    stateless = True
+    Params = HeadGazeParams
+
+    def setup(self, context: StageContext) -> None:
+        self.model = FaceModel.load(resolve_model(self.params.face_model))
+        eyes = self.model.eye_centres()
+        self.eyeballs = eyes + np.array([0.0, 0.0, self.params.eye_centre_depth_m])
+
+    def process(self, packet: FramePacket) -> dict[str, Any]:
+        persons: Persons = packet.get("persons")
+        faces = persons.faces
+        if faces is None or faces.landmarks is None or not faces.found.any():
+            return {"persons": persons}
+        intr, _ = intrinsics_of(packet)
+        depth_m = (packet.depth_metres() if self.params.use_depth and packet.depth is not None
+                   and packet.depth_aligned else None)
+        rot, trans = faces.filled("head_rotation"), faces.filled("head_translation")
+        eye, gaze, origin = faces.filled("eye_gaze"), faces.filled("gaze"), faces.filled("gaze_origin_3d")
+        source = faces.filled("origin_source")
+        for i in np.flatnonzero(faces.found):
+            points = faces.landmarks[i, :, :2].astype(np.float64)
+            r, t = solve_head_pose(points, self.model, intr)
+            if not np.all(np.isfinite(r)):
+                continue
+            scale, how = self.distance_scale(faces, i, r, t, points, depth_m, intr.fx)
+            t = t * scale
+            rot[i], trans[i], source[i] = r, t, ORIGIN_SOURCES.index(how)
+            origin[i] = t  # the face model's origin: between the eye centres
+            if self.params.gaze and faces.iris is not None and np.all(np.isfinite(faces.iris[i])):
+                centres = (self.eyeballs * scale) @ r.T + t  # a head farther than the model says is larger
+                eye[i] = eye_gaze(faces.iris[i], centres, intr, self.params.iris_radius_m * scale)
+                gaze[i] = combine(eye[i])
+        out = replace(faces, head_rotation=rot, head_translation=trans, origin_source=source,
+                      eye_gaze=eye if self.params.gaze else faces.eye_gaze,
+                      gaze=gaze if self.params.gaze else faces.gaze, gaze_origin_3d=origin)
+        return {"persons": replace(persons, faces=out)}
+
+    def distance_scale(self, faces: Faces, i: int, r: np.ndarray, t: np.ndarray, points: np.ndarray,
+                       depth_m: np.ndarray | None, focal: float) -> tuple[float, str]:
+        """How much farther the head is than the mean-size face model says, and from what."""
+        if depth_m is not None:
+            s = depth_scale(r, t, self.model, points, depth_m)
+            if np.isfinite(s):
+                return s, "depth"
+        if self.params.use_iris_distance and faces.iris_diameter_px is not None:
+            z = iris_distance(faces.iris_diameter_px[i], focal)
+            if np.isfinite(z) and t[2] > 0:
+                return z / t[2], "iris"
+        return 1.0, "face_model"
+
+    def describe(self) -> dict:
+        return {"face_model": self.params.face_model, "points": len(self.model.points)}
