@@ -15,7 +15,8 @@ from pydantic import Field
 
 from models.registry import resolve_model
 from models.vision.camera_guess import intrinsics_of
-from models.vision.eye_gaze import EYE_CENTRE_DEPTH_M, IRIS_RADIUS_M, combine, eye_gaze
+from models.vision import face_mesh_topology as topo
+from models.vision.eye_gaze import EYE_CENTRE_DEPTH_M, IRIS_RADIUS_M, combine, eye_gaze, pixel_rays
 from models.vision.faces import ORIGIN_SOURCES, Faces
 from models.vision.head_pose import FaceModel, depth_scale, iris_distance, solve_head_pose
 from models.vision.persons import Persons
@@ -47,8 +48,7 @@ class HeadGazeStage(Stage):
 
     def setup(self, context: StageContext) -> None:
         self.model = FaceModel.load(resolve_model(self.params.face_model))
-        eyes = self.model.eye_centres()
-        self.eyeballs = eyes + np.array([0.0, 0.0, self.params.eye_centre_depth_m])
+        self.eye_openings = self.model.eye_centres()
 
     def process(self, packet: FramePacket) -> dict[str, Any]:
         persons: Persons = packet.get("persons")
@@ -71,13 +71,24 @@ class HeadGazeStage(Stage):
             rot[i], trans[i], source[i] = r, t, ORIGIN_SOURCES.index(how)
             origin[i] = t  # the face model's origin: between the eye centres
             if self.params.gaze and faces.iris is not None and np.all(np.isfinite(faces.iris[i])):
-                centres = (self.eyeballs * scale) @ r.T + t  # a head farther than the model says is larger
+                centres = self.eyeball_centres(points, r, t, scale, intr)
                 eye[i] = eye_gaze(faces.iris[i], centres, intr, self.params.iris_radius_m * scale)
                 gaze[i] = combine(eye[i])
         out = replace(faces, head_rotation=rot, head_translation=trans, origin_source=source,
                       eye_gaze=eye if self.params.gaze else faces.eye_gaze,
                       gaze=gaze if self.params.gaze else faces.gaze, gaze_origin_3d=origin)
         return {"persons": replace(persons, faces=out)}
+
+    def eyeball_centres(self, points: np.ndarray, r: np.ndarray, t: np.ndarray, scale: float, intr) -> np.ndarray:
+        """(2,3) eyeball centres in the camera frame: behind the centres of the eye openings the mesh shows (not
+        the face model's, whose fit leaves pixels of residual at the eyes, and a pixel there is degrees of gaze), at
+        the depth the head pose gives them. A head farther than the model says is larger: offsets scale with it.
+        (The corners' midpoint, which does not move with the lids, read the 6 test faces ~8 deg more upward.)"""
+        seen = np.stack([points[list(c)].mean(axis=0) for c in topo.EYE_CONTOURS])
+        depth = ((self.eye_openings * scale) @ r.T + t)[:, 2]
+        rays = pixel_rays(seen, intr)
+        openings = rays * (depth / rays[:, 2])[:, None]
+        return openings + r @ np.array([0.0, 0.0, self.params.eye_centre_depth_m * scale])
 
     def distance_scale(self, faces: Faces, i: int, r: np.ndarray, t: np.ndarray, points: np.ndarray,
                        depth_m: np.ndarray | None, focal: float) -> tuple[float, str]:
