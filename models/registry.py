@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import json
 import os
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -91,7 +92,7 @@ class Registry:
         stat = path.stat()
         key = f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
         marker = self._verified_marker()
-        seen = json.loads(marker.read_text()) if marker.is_file() else {}
+        seen = _read_marker(marker)
         if not force and seen.get(key) == entry.sha256:
             return path
         digest = sha256_of(path)
@@ -102,7 +103,10 @@ class Registry:
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
             seen[key] = entry.sha256
-            marker.write_text(json.dumps(seen))
+            # atomic: processes verify at the same time, and a killed one must not leave a cut file behind
+            tmp = marker.with_name(f".{marker.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(seen))
+            os.replace(tmp, marker)
         except OSError:
             pass  # a read-only cache only costs re-hashing
         return path
@@ -156,6 +160,15 @@ class Registry:
                                f"{entry.sha256[:12]}...); the partial file was removed, pull again")
         part.replace(path)
         return self.verify(name)
+
+
+def _read_marker(marker: Path) -> dict:
+    """The remembered verifications; an unreadable or cut file (an older Percept killed mid-write) is forgotten."""
+    try:
+        seen = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return {}
+    return seen if isinstance(seen, dict) else {}
 
 
 def resolve_model(name_or_path: str, registry: Registry | None = None) -> Path:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import http.server
 import threading
 from pathlib import Path
@@ -112,3 +113,17 @@ def test_shipped_models_verify_and_unknown_names_list_choices():
         assert reg.verify(name, force=True).is_file()
     with pytest.raises(PerceptError, match="known models: .*pose_landmark_full"):
         resolve_model("nope")
+
+
+def test_a_cut_verification_marker_is_forgotten_not_fatal(tmp_path):
+    """A process killed while writing the marker (or two writing at once) must not break every later load."""
+    from models.registry import Registry
+
+    reg = Registry(cache=tmp_path)
+    (tmp_path / "verified.json").write_text("")  # what a cut write leaves
+    name = next(n for n, e in reg.entries.items() if e.shipped)
+    assert reg.verify(name).is_file()
+    (tmp_path / "verified.json").write_text('{"a": ')
+    assert reg.verify(name).is_file()
+    assert json.loads((tmp_path / "verified.json").read_text())  # rewritten whole
+    assert not list(tmp_path.glob(".verified.json.*"))
