@@ -1,7 +1,6 @@
 """The ``percept`` command line (typer). User mistakes end as one line on stderr and a non-zero exit."""
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import logging
@@ -70,16 +69,17 @@ def run(
         typer.echo("note: no display or no desktop UI available; running headless", err=True)
     out = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     check_out_dir(out)
-    with _sigterm_as_interrupt(), session:
+    signals = _RunSignals()
+    with signals, session:
         report = session.run_to_folder(src, out, video=video, progress=progress, mode=chosen_mode,
-                                       max_frames=max_frames, max_in_flight=max_in_flight)
+                                       max_frames=max_frames, max_in_flight=max_in_flight, on_stream=signals.attach)
     raise typer.Exit(_report_exit(report, chosen_mode, out))
 
 
 @cli.command()
 def ui(
     source: Optional[str] = typer.Option(None, "--source", "-s", help="Camera, file, folder or kind. Default: auto "
-                                         "(a camera, else the bundled RGB-D sample)."),
+                                         "(a camera, else the bundled clip with people)."),
     graph: Optional[str] = typer.Option(None, "--graph", "-g", help="Graph YAML or shipped graph name."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | tensorrt for model stages."),
     mode: Optional[str] = typer.Option(None, "--mode", help="live or offline (default: live for cameras, "
@@ -100,21 +100,59 @@ def ui(
     raise typer.Exit(ui_command(source, graph, device, mode, plugin, screenshot, after, bench, frames, size, view))
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM ends a run like Ctrl-C: frames in flight finish, outputs close."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+# After the first Ctrl-C (or SIGTERM) frames already in the graph may finish for this long; the rest are dropped
+# (metrics.json counts them as frames_unfinished).
+INTERRUPT_DRAIN_S = 1.0
 
-    def handler(signum, frame):
-        raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+class _RunSignals:
+    """Ctrl-C and SIGTERM during `percept run`. Once the stream runs no exception is raised anywhere: the first
+    signal stops reading (frames in the graph get INTERRUPT_DRAIN_S to finish, then outputs close), a second one
+    stops at once (outputs still closed and valid, the stages finish the frame in hand before the process exits),
+    a third exits without waiting. The run records ``interrupted`` (SIGINT) or ``terminated`` (SIGTERM). Before the
+    stream runs (models loading) the signal raises KeyboardInterrupt, or app.session.Terminated, as usual."""
+
+    def __init__(self) -> None:
+        self.stream = None
+        self.count = 0
+        self._previous: dict[int, object] = {}
+        self._drain: threading.Timer | None = None
+
+    def __enter__(self) -> "_RunSignals":
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+
+    def attach(self, stream) -> None:
+        self.stream = stream
+
+    def _handle(self, signum, frame) -> None:
+        from app.session import Terminated
+
+        terminated = signum == signal.SIGTERM
+        self.count += 1
+        stream = self.stream
+        if stream is None:
+            raise Terminated() if terminated else KeyboardInterrupt()
+        if self.count == 1:
+            ending = ("terminated", "terminated by SIGTERM") if terminated else ("interrupted", "interrupted by Ctrl-C")
+            stream.stop(*ending)
+            self._drain = threading.Timer(INTERRUPT_DRAIN_S, stream.abandon)
+            self._drain.daemon = True
+            self._drain.start()
+        elif self.count == 2:
+            stream.abandon()
+        else:
+            os.write(2, b"interrupted again: exiting without waiting for the stages\n")
+            os._exit(EXIT_INTERRUPTED)
 
 
 def _try_ui():
@@ -134,11 +172,14 @@ def _report_exit(report, mode: str, out: Path) -> int:
     summary = (f"{report.frames_done} frames in {report.wall_s:.1f} s ({report.fps:.1f} fps), "
                f"{report.drops} dropped, mode {mode}; results in {out}/")
     typer.echo(summary, err=True)
+    if report.ended_by == "disk_full":
+        typer.echo(f"error: disk full: {report.error}; the outputs written so far are valid", err=True)
+        return EXIT_RUN_FAILED
     if report.ended_by in ("source_error", "stage_error", "sink_error"):
         typer.echo(f"error: {report.error}", err=True)
         return EXIT_RUN_FAILED
-    if report.ended_by == "interrupted":
-        typer.echo("interrupted: results written so far are complete", err=True)
+    if report.ended_by in ("interrupted", "terminated"):
+        typer.echo(f"{report.ended_by}: results written so far are complete", err=True)
         return EXIT_INTERRUPTED
     return 0
 
@@ -236,7 +277,7 @@ def record(
                     yield p
 
         stats = write_recording(packets(), out, fps=None)
-        typer.echo(f"recorded to {out}: {stats}")
+        typer.echo(f"recorded {stats}")  # stats names the file written (a .bag request writes .db3)
         return
     from pipeline.sinks.images_folder import ImagesFolderSink
 
@@ -251,7 +292,7 @@ def record(
                 sink.write(p)
         finally:
             sink.close()
-    typer.echo(f"recorded {sink.frames} frames to {out}/ (replay with --source {out})")
+    typer.echo(f"recorded {sink.frames} frames in {out}/ (replay it with --source)")
 
 
 @cli.command()

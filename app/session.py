@@ -14,6 +14,7 @@ to the newest frame and never holds the graph up.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,12 +26,12 @@ from typing import Any, Callable, Iterable
 
 from app.runner import check_out_dir, load_builtin_stages, resolve_graph_path, write_metrics
 from pipeline.engine import Engine, Stream, StreamOptions
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, SourceError
 from pipeline.graph import Graph, GraphConfig, load_graph_config
 from pipeline.metrics import RunReport
 from pipeline.packet import FramePacket
 from pipeline.registry import load_plugin
-from pipeline.sinks.base import Sink
+from pipeline.sinks.base import Sink, is_disk_full
 from pipeline.sources import open_source
 from pipeline.sources.base import Source
 
@@ -103,12 +104,21 @@ class ProgressSink(Sink):
 
 
 class MetricsCheckpointSink(Sink):
-    """Rewrites metrics.json (atomically) every few seconds while a stream runs, saying ``ended_by: running``:
-    a run killed outright (SIGKILL, power) leaves metrics that say it did not end by itself."""
+    """Rewrites metrics.json (atomically) when the outputs open and every few seconds while a stream runs, saying
+    ``ended_by: running``: a run killed outright (SIGKILL, power) leaves metrics that say it did not end by itself.
+    ``final`` writes the last one (how the run ended); no checkpoint comes after it."""
 
     def __init__(self, path: Path, stream: Callable[[], Stream | None], extra: dict, every_s: float = 2.0) -> None:
         self.path, self.stream, self.extra, self.every_s = path, stream, extra, every_s
         self._last = 0.0
+        self._t0 = time.monotonic()
+        self._lock = threading.Lock()
+        self._final = False
+        self.error: OSError | None = None  # the last write that failed (a full disk); the run goes on
+
+    def open(self, source_info: dict[str, Any]) -> None:
+        self._t0 = time.monotonic()
+        self._write({"ended_by": "running", "frames_done": 0, "wall_s": 0.0, "source": source_info})
 
     def write(self, packet: FramePacket) -> None:
         now = time.monotonic()
@@ -116,8 +126,103 @@ class MetricsCheckpointSink(Sink):
             return
         self._last = now
         stream = self.stream()
-        if stream is not None:
-            write_metrics(self.path, {"ended_by": "running", **stream.snapshot()}, self.extra)
+        if stream is not None:  # ended_by after the snapshot's (None while running)
+            self._write({**stream.snapshot(), "ended_by": "running", "wall_s": round(now - self._t0, 3)})
+
+    def final(self, data: dict) -> bool:
+        with self._lock:
+            self._final = True
+            return self._write_locked(data)
+
+    def _write(self, data: dict) -> bool:
+        with self._lock:
+            return False if self._final else self._write_locked(data)
+
+    def _write_locked(self, data: dict) -> bool:
+        try:
+            write_metrics(self.path, data, self.extra)
+            self.error = None
+            return True
+        except OSError as exc:
+            self.error = exc
+            with contextlib.suppress(OSError):
+                self.path.with_suffix(".json.tmp").unlink()
+            return False
+
+
+class FolderSinks(Sink):
+    """results.jsonl, annotated.mp4 and the metrics checkpoints as one sink. The first write that fails (a full
+    disk, ...) ends the stream at once, saying why (``disk_full`` or ``sink_error``) without a cascade of errors;
+    every file keeps what was written, whole (JSON lines whole, the video up to its last whole fragment)."""
+
+    def __init__(self, files: list[Sink], checkpoint: MetricsCheckpointSink,
+                 stream: Callable[[], Stream | None]) -> None:
+        self.files, self.checkpoint, self.stream = files, checkpoint, stream
+        self.failed: BaseException | None = None  # the write failure that ended the stream
+        self.failure: str | None = None  # ... in words
+        self.close_error: BaseException | None = None  # finishing a file failed (e.g. the video's last fragment)
+        self.close_failure: str | None = None
+
+    def open(self, source_info: dict[str, Any]) -> None:
+        for sink in self.files:
+            try:
+                sink.open(source_info)
+            except Exception as exc:
+                self.failed, self.failure = exc, _write_failure(sink, exc, "creating")
+                raise
+        self.checkpoint.open(source_info)
+
+    def write(self, packet: FramePacket) -> None:
+        if self.failed is not None:
+            return
+        for sink in self.files:
+            try:
+                sink.write(packet)
+            except Exception as exc:
+                self.failed, self.failure = exc, _write_failure(sink, exc)
+                stream = self.stream()
+                if stream is None:  # the very first frames, before the session holds the stream: the engine ends it
+                    raise
+                stream.stop(_failure_ending(exc), self.failure)
+                stream.abandon()  # frames still in the graph could not be written anyway
+                return
+        self.checkpoint.write(packet)
+
+    def close(self) -> None:
+        for sink in self.files:
+            try:
+                sink.close()
+            except Exception as exc:
+                if self.close_error is None:
+                    self.close_error, self.close_failure = exc, _write_failure(sink, exc, "finishing")
+
+
+def _write_failure(sink: Sink, exc: BaseException, doing: str = "writing") -> str:
+    name = getattr(getattr(sink, "path", None), "name", type(sink).__name__)
+    return f"{doing} {name} failed: {exc}" if isinstance(exc, OSError) else \
+        f"{doing} {name} failed: {type(exc).__name__}: {exc}"
+
+
+def _failure_ending(exc: BaseException) -> str:
+    return "disk_full" if is_disk_full(exc) else "sink_error"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be (before a stream runs): the run ends like an interrupt, recorded as
+    ``terminated``."""
+
+
+def _setup_ending(exc: BaseException, folder: "FolderSinks") -> str:
+    """``ended_by`` for a run that failed before its first frame."""
+    if isinstance(exc, Terminated):
+        return "terminated"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if folder.failed is not None:
+        return _failure_ending(folder.failed)
+    if isinstance(exc, SourceError):
+        return "source_error"
+    return "stage_error"
 
 
 @dataclass
@@ -185,8 +290,11 @@ class Session:
 
     def run_to_folder(self, source: Source | str | None, out: Path, video: bool = True, progress: bool = False,
                       mode: str | None = None, max_frames: int | None = None,
-                      max_in_flight: int | None = None) -> RunReport:
-        """What `percept run --headless` writes: results.jsonl (line by line), annotated.mp4, metrics.json."""
+                      max_in_flight: int | None = None,
+                      on_stream: Callable[[Stream], None] | None = None) -> RunReport:
+        """What `percept run --headless` writes: results.jsonl (line by line), annotated.mp4 (fragmented),
+        metrics.json (checkpoints while it runs, then how it ended, on every ending). ``on_stream`` gets the stream
+        once it runs (the CLI stops it on a signal)."""
         from app.overlay import OverlayRenderer
         from pipeline.sinks import JsonlSink, VideoSink
 
@@ -197,20 +305,55 @@ class Session:
                  "config_hash": self.config_hash(),
                  "outputs": {"results": str(outputs.results), "video": str(outputs.annotated) if video else None}}
         holder: dict[str, Stream] = {}
-        sinks: list[Sink] = [JsonlSink(outputs.results, RESULT_DEFAULTS)]
+        results = JsonlSink(outputs.results, RESULT_DEFAULTS)
+        files: list[Sink] = [results]
         if video:
-            sinks.append(VideoSink(outputs.annotated, OverlayRenderer()))
-        sinks.append(MetricsCheckpointSink(outputs.metrics, lambda: holder.get("stream"), extra))
+            files.append(VideoSink(outputs.annotated, OverlayRenderer()))
+        checkpoint = MetricsCheckpointSink(outputs.metrics, lambda: holder.get("stream"), extra)
+        folder = FolderSinks(files, checkpoint, lambda: holder.get("stream"))
+        sinks: list[Sink] = [folder]
         if progress:
             total = src.frame_count
             if max_frames:
                 total = min(total, max_frames) if total else max_frames
             sinks.append(ProgressSink(total, src.name))
-        stream = self.start(src, sinks, mode=mode, max_frames=max_frames, max_in_flight=max_in_flight)
+        try:
+            stream = self.start(src, sinks, mode=mode, max_frames=max_frames, max_in_flight=max_in_flight)
+        except BaseException as exc:  # nothing ran (a model, the source or a file failed, Ctrl-C while loading)
+            error = folder.failure or (str(exc) if not isinstance(exc, KeyboardInterrupt) else None)
+            checkpoint.final({"ended_by": _setup_ending(exc, folder), "error": error, "frames_done": 0,
+                              "wall_s": 0.0, "fps": 0.0})
+            raise
         holder["stream"] = stream
-        report = stream.run_to_end()
-        write_metrics(outputs.metrics, report.to_dict(), extra)
+        report = stream.report
+        try:
+            if on_stream is not None:
+                on_stream(stream)
+            report = stream.run_to_end()
+        finally:
+            if not stream.finished.is_set():  # an exception out of the wait: stop now, outputs closed and valid
+                stream.abandon()
+                stream.wait(15.0)
+            self._settle_folder_report(report, folder, results)
+            data = {**report.to_dict(), "frames_written": results.lines,
+                    "frames_unfinished": max(0, report.frames_admitted - report.frames_done)}
+            if not checkpoint.final(data):
+                log.warning("%s could not be written: %s", outputs.metrics, checkpoint.error)
         return report
+
+    @staticmethod
+    def _settle_folder_report(report: RunReport, folder: FolderSinks, results: Any) -> None:
+        """The report says how the files fared: a write failure that ended the stream, or one while finishing."""
+        if folder.failed is not None:
+            if report.ended_by == "sink_error":  # the engine ended it (a failure before the session held it)
+                report.ended_by = _failure_ending(folder.failed)
+                report.error = folder.failure
+            report.frames_done = min(report.frames_done, results.lines)  # frames after the failure were not kept
+        elif folder.close_error is not None:
+            if report.ended_by in ("end_of_stream", "frame_limit", "stopped"):
+                report.ended_by, report.error = _failure_ending(folder.close_error), folder.close_failure
+            else:
+                report.error = f"{report.error}; {folder.close_failure}" if report.error else folder.close_failure
 
     # ----- control ------------------------------------------------------------------------------------------
     def set_enabled(self, stage: str, enabled: bool) -> None:

@@ -20,7 +20,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from pipeline.errors import ConfigError, SourceError
+from pipeline.errors import ConfigError, PerceptError, SourceError, StageSetupError
 from pipeline.flow import FlowLimiter, in_flight_for
 from pipeline.graph import Graph, Node
 from pipeline.metrics import RateMeter, RunReport, StageMetrics
@@ -358,10 +358,13 @@ class Stream:
             self._sink_changes = []
         for sink in self.sinks:
             self._safe(sink.close, f"closing sink {type(sink).__name__}")
+        reader = self._reader if self._reader is not threading.current_thread() else None
+        if reader is not None:  # let a read in progress return first: a decoder freed under it can crash
+            reader.join(1.0)
         self._safe(self.source.close, "closing source")
-        if self._reader is not None and self._reader is not threading.current_thread():
-            self._reader.join(5.0)
-            if self._reader.is_alive():
+        if reader is not None:
+            reader.join(4.0)  # a read that only returns once the source is closed
+            if reader.is_alive():
                 log.warning("stream %s: the source did not return within 5 s of the stop", self.id)
         self.engine._stream_ended(self)
         self._close_states(list(self.states))
@@ -391,6 +394,19 @@ class Stream:
             log.error("%s failed: %s", what, exc)
 
 
+def _setup_error(name: str, stage: Any, exc: Exception) -> Exception:
+    """One line naming the stage and the cause. A PerceptError (a missing model file: the user's to fix) keeps its
+    kind, its message prefixed; anything else (a plugin's bug) becomes a StageSetupError (the CLI: exit 1, no
+    traceback; ``-v`` logs the traceback)."""
+    stage_type = type(stage).type_name or type(stage).__name__
+    log.info("stage %r (%s) setup failed", name, stage_type, exc_info=exc)
+    if not isinstance(exc, PerceptError):
+        return StageSetupError(name, stage_type, exc)
+    if f"{name!r}" not in str(exc):
+        exc.args = (f"stage {name!r} ({stage_type}): {exc}", *exc.args[1:])
+    return exc
+
+
 class Engine:
     """Stages set up once, workers running, streams attached and detached. Thread-safe control methods."""
 
@@ -418,14 +434,20 @@ class Engine:
             return
         if self.closed:
             raise RuntimeError("engine is closed")
+        name = None
         try:
             for name in self.graph.order:
                 self.graph.nodes[name].stage.setup(StageContext(name=name, mode=self.mode, device=self.device))
                 self._set_up.append(name)
-        except BaseException:
+        except BaseException as exc:
             self._close_stages()
             self.closed = True
-            raise
+            if name is None or not isinstance(exc, Exception):
+                raise
+            error = _setup_error(name, self.graph.nodes[name].stage, exc)
+            if error is exc:
+                raise
+            raise error from exc
         for name in self.graph.order:
             node = self.graph.nodes[name]
             for w in range(node.workers):

@@ -11,3 +11,23 @@ class ConfigError(PerceptError):
 
 class SourceError(PerceptError):
     """A source cannot be opened or failed while reading."""
+
+
+class StageSetupError(Exception):
+    """A stage's ``setup`` failed for a reason other than a PerceptError (a plugin's bug, a model runtime's
+    crash): the run cannot start, though the input was fine. The CLI prints ``show()``'s one line and exits with
+    ``exit_code`` 1 (a PerceptError from a setup, such as a missing model file, stays a user error: exit 2). It is
+    deliberately not a PerceptError; ``exit_code`` and ``show`` are what app.cli's main honours for any exception."""
+
+    exit_code = 1
+
+    def __init__(self, stage: str, stage_type: str, cause: BaseException) -> None:
+        self.stage, self.stage_type, self.cause = stage, stage_type, cause
+        detail = " ".join(str(cause).split())
+        super().__init__(f"stage {stage!r} ({stage_type}) failed to set up: {type(cause).__name__}"
+                         f"{': ' + detail if detail else ''}")
+
+    def show(self, file=None) -> None:
+        import sys
+
+        print(f"error: {self}", file=file or sys.stderr)

@@ -77,13 +77,20 @@ def load_graph_config(path: str | Path) -> GraphConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"graph file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
-    return parse_graph_config(raw or {}, str(path))
+    config = parse_graph_config({} if raw is None else raw, str(path))
+    if not config.stages:
+        raise ConfigError(f"graph file {path} has no stages; list at least one under 'stages:' "
+                          f"(e.g. assets/graphs/default.yaml; `percept stages` lists the types)")
+    return config
 
 
 def parse_graph_config(raw: Any, where: str = "graph") -> GraphConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping with 'stages', got {type(raw).__name__}")
     stages = raw.get("stages", [])
+    if stages is None:  # "stages:" with nothing under it
+        stages = []
+        raw = {**raw, "stages": stages}
     if not isinstance(stages, list):
         raise ConfigError(f"{where}: 'stages' must be a list")
     for i, st in enumerate(stages):
@@ -111,6 +118,20 @@ def instantiate_stage(cfg: StageConfig) -> Stage:
         raise ConfigError(
             f"stage {cfg.name!r} ({cfg.type}): {_first_error(exc)} (valid parameters: {valid})") from exc
     return cls(params)
+
+
+def _producer_hint(nodes: list[Node], node: Node, key: str) -> str:
+    """What to do about a missing input: which other stages create ``key`` (and could move before ``node``); never
+    ``node`` itself, nor stages that only update it (they read it too, so moving them would not help)."""
+    writers = [n for n in nodes if n is not node and key in n.stage.outputs]
+    creators = sorted(n.name for n in writers if key not in n.stage.inputs)
+    if creators:
+        return f"; stages that produce it: {', '.join(creators)} (move one before {node.name!r})"
+    updaters = sorted(n.name for n in writers) + ([node.name] if key in node.stage.outputs else [])
+    if updaters:
+        return (f"; {', '.join(updaters)} only update it (they read it too): add a stage that produces it "
+                f"before {node.name!r}")
+    return "; no stage in this graph produces it"
 
 
 class Graph:
@@ -160,11 +181,8 @@ class Graph:
                         deps.append(last_writer[key])
                     continue
                 if key not in last_writer:
-                    producers = sorted({n.name for n in nodes if key in n.stage.outputs})
-                    hint = (f"; stages that produce it: {', '.join(producers)} (move one before {node.name!r})"
-                            if producers else "; no stage in this graph produces it")
                     raise ConfigError(f"stage {node.name!r} needs input {key!r} which no earlier stage "
-                                      f"produces{hint}")
+                                      f"produces{_producer_hint(nodes, node, key)}")
                 deps.append(last_writer[key])
             for key in stage.optional_inputs:
                 if key in last_writer:

@@ -24,4 +24,11 @@ def coco_keypoints(
         typer.echo(json.dumps({k: v for k, v in result.items() if k != "summary"}, indent=2))
         return
     typer.echo(result["summary"].rstrip())
-    typer.echo(f"keypoint AP {result['AP']:.4f} ({result['detections']} people on {result['images']} images)")
+    typer.echo(f"keypoint AP {result['AP']:.4f} ({result['detections']} people detected on {result['images']} "
+               f"images; ground truth: {_annotated_people(annotations)} annotated people with keypoints)")
+
+
+def _annotated_people(annotations: Path) -> int:
+    """Ground-truth people that OKS scores: person annotations with at least one labelled keypoint."""
+    data = json.loads(annotations.read_text())
+    return sum(1 for a in data.get("annotations", []) if a.get("num_keypoints", 0) > 0 and not a.get("iscrowd"))

@@ -38,14 +38,29 @@ def cuda_available() -> bool:
         return Path("/dev/nvidia0").exists()
 
 
+_warned: set[str] = set()
+
+
+def warn_once(key: str, message: str) -> None:
+    """A warning said once per process (every model stage resolves its device; the user needs to hear it once)."""
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("%s", message)
+
+
 def select_device(*choices: str | None) -> str:
     """The first choice that is not ``auto`` (a stage's parameter, then the session's --device), resolved:
-    ``cpu``, ``cuda[:N]`` or ``tensorrt``. All ``auto``: ``cuda`` when usable, else ``cpu``."""
+    ``cpu``, ``cuda[:N]`` or ``tensorrt``. All ``auto``: ``cuda`` when usable, else ``cpu``. A GPU asked for
+    where none is usable resolves to ``cpu``, with one warning saying so."""
     for choice in choices:
         if choice is None or choice == "auto":
             continue
         if not re.match(DEVICE_PATTERN, choice):
             raise PerceptError(f"unknown device {choice!r}; choose one of {', '.join(DEVICES)} (or cuda:N)")
+        if choice != "cpu" and not cuda_available():
+            warn_once(f"no-gpu:{choice}", f"device {choice} is not available (no usable CUDA GPU); "
+                                          f"model stages run on the CPU instead")
+            return "cpu"
         return choice
     return "cuda" if cuda_available() else "cpu"
 
@@ -57,5 +72,6 @@ def torch_device(choice: str):
     if choice.startswith(("cuda", "tensorrt")):
         if torch.cuda.is_available():
             return torch.device("cuda" if choice == "tensorrt" else choice)
-        log.warning("device %s was asked for but torch sees no CUDA device; running on the CPU", choice)
+        warn_once(f"torch-no-gpu:{choice}", f"device {choice} is not available to torch (no CUDA device); "
+                                            f"running on the CPU instead")
     return torch.device("cpu")

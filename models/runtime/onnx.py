@@ -6,6 +6,7 @@ actually in use are read back from the session after it is made, and that is wha
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,11 +41,27 @@ _PREFERENCE = {
 }
 
 
+def ort_log_severity() -> int:
+    """ONNX Runtime's own (C++) log level: ``PERCEPT_ORT_LOG`` (0 verbose .. 4 fatal) when set; else 2 (its
+    warnings) under ``percept -v``, 3 (errors only) otherwise. Its messages go to stderr, never to stdout."""
+    value = os.environ.get("PERCEPT_ORT_LOG", "").strip()
+    if value:
+        if value in ("0", "1", "2", "3", "4"):
+            return int(value)
+        from models.runtime.device import warn_once
+
+        warn_once("ort-log", f"PERCEPT_ORT_LOG must be 0..4 (0 verbose, 4 fatal only), got {value!r}; using 3")
+        return 3
+    return 2 if logging.getLogger().isEnabledFor(logging.INFO) else 3
+
+
 def resolve_providers(device: str = "auto") -> list[str]:
-    """Providers to ask for, in order, given a device preference: auto | tensorrt | cuda | cpu."""
+    """Providers to ask for, in order, given a device preference: auto | tensorrt | cuda | cpu. A GPU asked for
+    but not usable (no CUDA device, or an ONNX Runtime build without its provider) means the CPU, with one
+    warning saying so."""
     import onnxruntime as ort
 
-    from models.runtime.device import cuda_available
+    from models.runtime.device import cuda_available, warn_once
 
     if device.startswith("cuda:"):
         device = "cuda"
@@ -52,6 +69,16 @@ def resolve_providers(device: str = "auto") -> list[str]:
         raise PerceptError(f"unknown device {device!r}; choose one of {', '.join(_PREFERENCE)}")
     available = set(ort.get_available_providers())
     wanted = [p for p in _PREFERENCE[device] if p in available]
+    if device in ("cuda", "tensorrt"):
+        if not cuda_available():
+            warn_once(f"no-gpu:{device}", f"device {device} is not available (no usable CUDA GPU); "
+                                          f"model stages run on the CPU instead")
+            wanted = ["CPUExecutionProvider"]
+        elif _PREFERENCE[device][0] not in available:
+            fallback = "CUDA" if "CUDAExecutionProvider" in wanted else "the CPU"
+            warn_once(f"no-provider:{device}", f"device {device} is not available in this ONNX Runtime build "
+                                               f"(onnxruntime {ort.__version__} has no {_PREFERENCE[device][0]}); "
+                                               f"ONNX models run on {fallback} instead")
     if device == "auto" and not cuda_available():
         wanted = ["CPUExecutionProvider"]
     # TensorRT builds engines on first use (minutes); only take it when asked for explicitly.
@@ -77,13 +104,17 @@ class OnnxModel:
         if not self.path.is_file():
             raise PerceptError(f"model file not found: {self.path}; run `percept models pull` or check the path")
         requested = list(providers) if providers else resolve_providers(device)
-        ort.set_default_logger_severity(3)  # cuDNN's per-plan messages are not the user's business
+        severity = ort_log_severity()  # cuDNN's per-plan messages are not the user's business (-v shows warnings)
+        # A GPU provider that fails to load is logged by ONNX Runtime as an error (multi-line, ANSI-coloured); the
+        # one-line warning below says it instead, unless ONNX Runtime's own log was asked for (-v, PERCEPT_ORT_LOG).
+        quiet_gpu_start = requested[0] != "CPUExecutionProvider" and severity == 3
+        ort.set_default_logger_severity(4 if quiet_gpu_start else severity)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         intra_op_threads = intra_op_threads or DEFAULT_INTRA_OP_THREADS
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
-        options.log_severity_level = 3
+        options.log_severity_level = severity
         # Idle ONNX Runtime threads spin by default, taking the cores that the graph's other stages (other
         # sessions, torch, OpenCV) run on: the default graph went from 7.8 to 10.2 frames/s on 2 cores without it.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -100,8 +131,17 @@ class OnnxModel:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=specs)
         except Exception as exc:
             raise PerceptError(f"cannot load ONNX model {self.path.name}: {exc}".splitlines()[0]) from exc
+        finally:
+            if quiet_gpu_start:
+                ort.set_default_logger_severity(severity)
         OnnxModel.loads += 1
         on_gpu = self.session.get_providers()[0] != "CPUExecutionProvider"
+        if not on_gpu and requested[0] != "CPUExecutionProvider":
+            from models.runtime.device import warn_once
+
+            warn_once(f"gpu-failed:{requested[0]}", f"{requested[0].replace('ExecutionProvider', '')} could not "
+                                                    f"start in ONNX Runtime (`percept -v` shows why); ONNX models "
+                                                    f"run on the CPU instead")
         if on_gpu and (fp16 is None or fp16):
             self.fp16_rejected = self._try_fp16(ort, options, specs)
             if self.fp16_rejected:

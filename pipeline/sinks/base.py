@@ -1,6 +1,7 @@
 """The sink contract: packets arrive in frame order on one thread; ``close`` must leave valid files behind."""
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from pipeline.packet import FramePacket
@@ -15,3 +16,18 @@ class Sink:
 
     def close(self) -> None:
         """Flush and finalise. Called in every case: end of stream, errors, Ctrl-C."""
+
+
+# no space left, a file size limit (RLIMIT_FSIZE, the file system's), a disk quota
+DISK_FULL_ERRNOS = {getattr(errno, name) for name in ("ENOSPC", "EFBIG", "EDQUOT") if hasattr(errno, name)}
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether a write failed for lack of room, also when wrapped (PyAV's errors carry the errno too)."""
+    for _ in range(8):
+        if exc is None:
+            return False
+        if getattr(exc, "errno", None) in DISK_FULL_ERRNOS:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -1,6 +1,8 @@
-"""``auto``: the first RealSense device, else a webcam, else the sample that ships in assets/.
+"""``auto``: the first RealSense device, else a webcam, else the samples that ship in assets/.
 
-So that ``percept run`` with no arguments always does something, and says what it picked.
+So that ``percept run`` with no arguments always does something, and says what it picked: without a camera, the
+bundled clip with people (detection, pose, tracking, actions to see); the RGB-D sample (a desk, no people) is for
+depth and stays reachable as ``--source assets/sample``.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pipeline.sources.base import Source, SourceSpec, make_source, register_sour
 
 log = logging.getLogger(__name__)
 SAMPLE_DIR = asset("sample")
+PEOPLE_SAMPLE = asset("sample_people") / "people.mp4"
 
 
 def _realsense_present() -> bool:
@@ -33,6 +36,9 @@ def choose_source_spec() -> tuple[SourceSpec, str]:
         return SourceSpec("realsense"), "using the first RealSense camera"
     if webcam_available(0):
         return SourceSpec("webcam", "0"), "no RealSense camera found; using webcam 0"
+    if PEOPLE_SAMPLE.is_file():
+        return (SourceSpec("video", str(PEOPLE_SAMPLE)),
+                f"no camera found; playing the bundled clip with people ({PEOPLE_SAMPLE})")
     if (SAMPLE_DIR / "intrinsics.yaml").is_file():
         return (SourceSpec("images", str(SAMPLE_DIR), {"fps": "15"}),
                 f"no camera found; playing the bundled RGB-D sample ({SAMPLE_DIR})")

@@ -194,16 +194,31 @@ def test_offline_real_video_one_line_per_decoded_frame(tmp_path, clip):
     assert ts == sorted(ts)
 
 
-def test_auto_source_without_camera_plays_the_bundled_sample(tmp_path):
+def test_auto_source_without_camera_plays_the_bundled_clip_with_people(tmp_path):
+    """A newcomer without a camera sees what the product does: people found, posed and tracked."""
     from pipeline.sources.auto import choose_source_spec
 
     spec, reason = choose_source_spec()
-    if spec.kind != "images":
+    if spec.kind != "video":
         pytest.skip(f"a camera is present here ({reason})")
     out = tmp_path / "o"
-    proc = percept("run", "--graph", "bench", "--headless", "--out", str(out), "--no-progress")
+    proc = percept("run", "--graph", "pose2d", "--headless", "--out", str(out), "--no-progress", "--device", "cpu",
+                   timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "bundled RGB-D sample" in proc.stderr
+    assert "bundled clip with people" in proc.stderr
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 230 and records[0]["source_name"] == "people.mp4"
+    with_people = [r for r in records if any(p["keypoints"] is not None for p in r["persons"])]
+    assert len(with_people) >= 150, len(with_people)
+
+
+def test_the_rgbd_sample_still_plays_with_depth(tmp_path):
+    from pipeline.paths import asset
+
+    out = tmp_path / "o"
+    proc = percept("run", "--source", str(asset("sample")), "--graph", "bench", "--headless", "--out", str(out),
+                   "--no-progress")
+    assert proc.returncode == 0, proc.stderr
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(records) == 45 and records[0]["depth_valid"] > 0.9
 
