@@ -1,10 +1,19 @@
-"""`percept bench`: throughput and latency of a graph, and its speed-up over a plain one-thread loop.
+"""`percept bench`: throughput, latency and memory of a graph, and its speed-up over a plain one-thread loop.
 
 Frames are decoded once and replayed from memory, so the figures measure the graph (stages + scheduler), not the
-source's decoding.
+source's decoding. What is preloaded is bounded (``PRELOAD_BUDGET_MB``, at most 300 distinct frames): beyond it the
+bench replays the preloaded frames forwards, then backwards, and so on, so that motion stays continuous for the
+tracker and the per-track stages (a jump back to the first frame would end every track at once).
+
+Memory (``result["memory"]``): the process's peak resident set size (``getrusage`` ``ru_maxrss``: models, preloaded
+frames and the run together), the resident size before and after the pipelined run and the highest one sampled
+during it, and the bytes of the preloaded frames.
 """
 from __future__ import annotations
 
+import os
+import resource
+import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -17,10 +26,82 @@ from pipeline.packet import FramePacket
 from pipeline.sources.base import Source
 from pipeline.stage import StreamContext, takes_state
 
+# Preloaded frames are held for the whole bench: 300 frames of 1280x720 RGB alone are 830 MB. The budget keeps a
+# crowd video to ~48 distinct frames and a 640x480 RGB-D one to ~85 (``PERCEPT_BENCH_PRELOAD_MB`` overrides it).
+PRELOAD_BUDGET_MB = 128.0
+MAX_DISTINCT_FRAMES = 300
+
+
+def replay_index(i: int, n: int) -> int:
+    """Frame ``i`` of a replay of ``n`` frames going forwards, then backwards (0 1 2 3 2 1 0 1 ...)."""
+    if n <= 1:
+        return 0
+    period = 2 * (n - 1)
+    j = i % period
+    return j if j < n else period - j
+
+
+def packet_bytes(packet: FramePacket) -> int:
+    """Bytes of a packet's images (colour, depth, the right image of a stereo pair)."""
+    return sum(a.nbytes for a in (packet.color, packet.depth, packet.right) if a is not None)
+
+
+def rss_mb() -> float | None:
+    """This process's resident set size now (VmRSS), in MiB; None where /proc is not there."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far (``ru_maxrss``: KiB on Linux, bytes on macOS), in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if os.uname().sysname == "Darwin" else peak / 1024.0
+
+
+class RssSampler:
+    """The highest resident set size seen while it runs (sampled every ``every_s`` on a thread of its own)."""
+
+    def __init__(self, every_s: float = 0.05) -> None:
+        self.every_s = every_s
+        self.before = rss_mb()
+        self.max = self.before
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self._sample()
+
+    def _sample(self) -> None:
+        now = rss_mb()
+        if now is not None and (self.max is None or now > self.max):
+            self.max = now
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.after = rss_mb()
+
+
+def _mb(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
 
 class MemorySource(Source):
-    """Replays preloaded frames as fresh packets (new arrival times, empty results), cycling through them
-    until ``total`` frames are given; ``rate_hz`` paces them like a camera."""
+    """Replays preloaded frames as fresh packets (new arrival times, empty results; the images are shared, not
+    copied), forwards then backwards (``replay_index``) until ``total`` frames are given; ``rate_hz`` paces them
+    like a camera."""
 
     def __init__(self, frames: list[FramePacket], name: str = "memory", live: bool = False,
                  rate_hz: float | None = None, total: int | None = None) -> None:
@@ -29,6 +110,9 @@ class MemorySource(Source):
         self.live = live
         self.frame_count = total or len(frames)
         self.rate_hz = rate_hz
+        span = frames[-1].timestamp - frames[0].timestamp if frames else 0.0
+        # the source's frame rate: timestamps go on increasing through the replay
+        self.fps = (len(frames) - 1) / span if len(frames) > 1 and span > 0 else 30.0
         self._i = 0
         self._t0 = 0.0
 
@@ -43,24 +127,44 @@ class MemorySource(Source):
             delay = self._t0 + self._i / self.rate_hz - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-        f = self.frames[self._i % len(self.frames)]
-        period = len(self.frames) / max(f.timestamp - self.frames[0].timestamp, 1e-9) if len(self.frames) > 1 else 30
-        packet = replace(f, seq=self._i, timestamp=self._i / period, arrival_time=time.perf_counter(), data={},
+        f = self.frames[replay_index(self._i, len(self.frames))]
+        packet = replace(f, seq=self._i, timestamp=self._i / self.fps, arrival_time=time.perf_counter(), data={},
                          errors=[], latency_ms={}, index=-1)
         self._i += 1
         return packet
 
 
-def preload(source: Source, n: int) -> list[FramePacket]:
-    """Up to n frames (at most 300 distinct ones, to bound memory; the bench cycles through them)."""
-    n = min(n, 300)
-    frames = []
+def preload_budget_mb() -> float:
+    value = os.environ.get("PERCEPT_BENCH_PRELOAD_MB")
+    if not value:
+        return PRELOAD_BUDGET_MB
+    try:
+        budget = float(value)
+    except ValueError:
+        raise PerceptError(f"PERCEPT_BENCH_PRELOAD_MB must be a number of MiB, got {value!r}") from None
+    if budget <= 0:
+        raise PerceptError(f"PERCEPT_BENCH_PRELOAD_MB must be positive, got {value!r}")
+    return budget
+
+
+def preload(source: Source, n: int, budget_mb: float | None = None) -> list[FramePacket]:
+    """Up to n frames, at most 300 distinct ones and at most ``budget_mb`` MiB of images (default
+    ``PRELOAD_BUDGET_MB`` or ``$PERCEPT_BENCH_PRELOAD_MB``; always at least one frame): the bench replays them
+    forwards and backwards to make up n."""
+    n = min(n, MAX_DISTINCT_FRAMES)
+    budget = (preload_budget_mb() if budget_mb is None else budget_mb) * 1024 * 1024
+    frames: list[FramePacket] = []
+    held = 0
     with source:
         while len(frames) < n:
             packet = source.read()
             if packet is None:
                 break
+            size = packet_bytes(packet)
+            if frames and held + size > budget:
+                break
             frames.append(packet)
+            held += size
     if not frames:
         raise PerceptError("the source gave no frames to benchmark")
     return frames
@@ -125,17 +229,42 @@ def run_sequential(session: Session, frames: list[FramePacket], total: int) -> S
 
 def bench(session: Session, frames: list[FramePacket], total: int, mode: str, compare_sequential: bool,
           max_in_flight: int | None, rate_hz: float | None = None, warmup: int = 10) -> dict:
-    """Run the graph pipelined (and optionally sequentially) over ``total`` frames cycled from ``frames``."""
+    """Run the graph pipelined (and optionally sequentially) over ``total`` frames replayed from ``frames``."""
     if warmup:
         run_sequential(session, frames[:warmup], min(warmup, len(frames)))  # load models, fill caches
-    report = run_pipelined(session, frames, total, mode, max_in_flight, rate_hz)
+    with RssSampler() as rss:
+        report = run_pipelined(session, frames, total, mode, max_in_flight, rate_hz)
     result = {"frames": total, "distinct_frames": len(frames), "frame_size": [frames[0].width, frames[0].height],
               "rate_hz": rate_hz, "pipelined": report.to_dict()}
     if compare_sequential:
         seq = run_sequential(session, frames, total)
         result["sequential"] = seq.to_dict()
         result["speedup"] = round(report.fps / seq.fps, 3) if seq.fps else None
+    result["memory"] = memory_report(frames, rss)
     stage_medians = [s["latency_ms"]["p50"] for s in result["pipelined"]["stages"].values()
                      if s["latency_ms"]["p50"] is not None]
     result["sum_stage_p50_ms"] = round(float(np.sum(stage_medians)), 3) if stage_medians else 0.0
     return result
+
+
+def memory_report(frames: list[FramePacket], rss: RssSampler | None = None) -> dict:
+    """MiB (2**20 bytes): ``peak_rss_mb`` the process's peak so far (ru_maxrss: model loading, the preloaded
+    frames, every run of the bench); ``rss_before_mb`` / ``rss_after_mb`` /
+    ``run_peak_rss_mb`` the resident size before, after and at its highest during the pipelined run;
+    ``rss_growth_mb`` after - before; ``preloaded_mb`` the images held by the bench itself."""
+    out = {"peak_rss_mb": _mb(peak_rss_mb()), "preloaded_mb": _mb(sum(packet_bytes(f) for f in frames) / 2 ** 20)}
+    if rss is not None:
+        before, after = rss.before, getattr(rss, "after", None)
+        out.update({"rss_before_mb": _mb(before), "rss_after_mb": _mb(after), "run_peak_rss_mb": _mb(rss.max),
+                    "rss_growth_mb": _mb(after - before) if before is not None and after is not None else None})
+    return out
+
+
+def memory_line(result: dict) -> str:
+    """The text summary's memory line."""
+    m = result.get("memory") or {}
+    line = f"memory: peak RSS {m.get('peak_rss_mb')} MiB (whole process)"
+    if m.get("run_peak_rss_mb") is not None:
+        line += (f"; pipelined run: RSS {m['rss_before_mb']} -> {m['rss_after_mb']} MiB (growth "
+                 f"{m['rss_growth_mb']}, highest {m['run_peak_rss_mb']})")
+    return line + f"; preloaded frames {m.get('preloaded_mb')} MiB ({result.get('distinct_frames')} distinct)"

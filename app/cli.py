@@ -201,7 +201,7 @@ def bench(
 ) -> None:
     """Throughput and per-stage / end-to-end latency percentiles of a graph."""
     from app.bench import bench as run_bench
-    from app.bench import preload, run_sequential
+    from app.bench import memory_line, preload, run_sequential
     from app.session import Session
     from pipeline.sources import open_source
 
@@ -234,6 +234,7 @@ def bench(
     typer.echo(f"sum of stage medians {result['sum_stage_p50_ms']} ms")
     if "sequential" in result:
         typer.echo(f"sequential: {result['sequential']['fps']:.1f} frames/s -> speed-up x{result['speedup']}")
+    typer.echo(memory_line(result))
 
 
 @cli.command()

@@ -37,7 +37,15 @@ class PoseParams(StageParams):
     score: str = Field(default="visibility", pattern="^(visibility|presence)$",
                        description="person score: detector x presence [x mean keypoint visibility]")
     min_presence: float = Field(default=0.1, ge=0, le=1, description="drop people the model says are not there")
+    min_output_score: float = Field(default=0.2, ge=0, le=1,
+                                    description="drop people whose person score (see score) is below this: they "
+                                                "are not in the output. The tracker, before this stage, still "
+                                                "sees the detector's low-score boxes")
     max_people: int = Field(default=32, ge=1)
+    max_batch: int = Field(default=4, ge=1,
+                           description="people per model call: a crowd runs in calls of this many. On the CPU "
+                                       "ONNX Runtime's arena keeps the activations of the largest call (~15 MiB "
+                                       "per person), and calls of 4 are as fast as one of 32; raise it on a GPU")
     device: str = device_field()
 
 
@@ -55,7 +63,11 @@ class PoseStage(Stage):
     def landmarks(self, image: np.ndarray, rois: list[Roi]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run the model on ``rois``: keypoints (N,39,3) image px + score, presence (N,), alignment pts (N,2,2)."""
         crops = crop_batch(image, rois, INPUT)
-        raw, presence = self.model.run({self.model.input_names[0]: crops})[:2]
+        step = self.params.max_batch
+        outs = [self.model.run({self.model.input_names[0]: crops[i:i + step]})[:2]
+                for i in range(0, len(rois), step)]
+        raw = np.concatenate([o[0] for o in outs])
+        presence = np.concatenate([o[1] for o in outs])
         lm = raw.reshape(len(rois), 39, 5)
         points = np.stack([roi.to_image(lm[i, :, :2], INPUT) for i, roi in enumerate(rois)])
         visibility = _sigmoid(lm[:, :, 3])
@@ -86,6 +98,7 @@ class PoseStage(Stage):
             scores = scores * visible.mean(axis=1)
         out = replace(persons, scores=scores.astype(np.float32), keypoints=body,
                       keypoint_names=MEDIAPIPE_POSE_NAMES)
+        keep &= out.scores >= self.params.min_output_score
         return {"persons": out[np.flatnonzero(keep)]}
 
     def describe(self) -> dict:
