@@ -20,6 +20,7 @@ from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
 from models.vision.keypoints import MEDIAPIPE_POSE_NAMES
 from models.vision.persons import Persons
+from models.vision.pose_nms import coco17_rows, oks_nms
 from pipeline.stage import Stage, StageContext, StageParams
 
 INPUT = 256
@@ -42,6 +43,10 @@ class PoseParams(StageParams):
                                                 "are not in the output. The tracker, before this stage, still "
                                                 "sees the detector's low-score boxes")
     max_people: int = Field(default=32, ge=1)
+    oks_nms: float = Field(default=0.9, gt=0, le=1.01,
+                           description="a person whose pose has an OKS above this with a better-scoring one is a "
+                                       "duplicate (boxes cut at tile edges, upper-body boxes) and is not in the "
+                                       "output; above 1 turns it off")
     max_batch: int = Field(default=4, ge=1,
                            description="people per model call: a crowd runs in calls of this many. On the CPU "
                                        "ONNX Runtime's arena keeps the activations of the largest call (~15 MiB "
@@ -99,7 +104,11 @@ class PoseStage(Stage):
         out = replace(persons, scores=scores.astype(np.float32), keypoints=body,
                       keypoint_names=MEDIAPIPE_POSE_NAMES)
         keep &= out.scores >= self.params.min_output_score
-        return {"persons": out[np.flatnonzero(keep)]}
+        out = out[np.flatnonzero(keep)]
+        if len(out) > 1 and self.params.oks_nms <= 1:
+            coco = out.keypoints[:, coco17_rows(MEDIAPIPE_POSE_NAMES)]
+            out = out[np.sort(oks_nms(coco, out.boxes, out.scores, self.params.oks_nms))]
+        return {"persons": out}
 
     def describe(self) -> dict:
         return self.model.describe()
