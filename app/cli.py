@@ -128,8 +128,15 @@ class _RunSignals:
         if self._drain is not None:
             self._drain.cancel()
         for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
+            # once a signal ended the run, a second one that lands while the process exits must not kill it with
+            # the default handler (exit -2 instead of 130): outputs are closed, so it is ignored; a third exits now
+            signal.signal(signum, self._after_run if self.count else previous)
         self._previous.clear()
+
+    def _after_run(self, signum, frame) -> None:
+        self.count += 1
+        if self.count >= 3:
+            os._exit(EXIT_INTERRUPTED)
 
     def attach(self, stream) -> None:
         self.stream = stream
