@@ -24,6 +24,7 @@ from models.vision.pose_nms import coco17_rows, oks_nms
 from pipeline.stage import Stage, StageContext, StageParams
 
 INPUT = 256
+COCO17_ROWS = coco17_rows(MEDIAPIPE_POSE_NAMES)  # the model's rows that OKS compares, found once
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -106,7 +107,7 @@ class PoseStage(Stage):
         keep &= out.scores >= self.params.min_output_score
         out = out[np.flatnonzero(keep)]
         if len(out) > 1 and self.params.oks_nms <= 1:
-            coco = out.keypoints[:, coco17_rows(MEDIAPIPE_POSE_NAMES)]
+            coco = out.keypoints[:, COCO17_ROWS]
             out = out[np.sort(oks_nms(coco, out.boxes, out.scores, self.params.oks_nms))]
         return {"persons": out}
 
