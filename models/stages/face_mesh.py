@@ -145,23 +145,26 @@ class FaceMeshStage(Stage):
         keep = nms(boxes, scores, self.params.detector_threshold, 0.3)
         return boxes[keep], kps[keep], scores[keep]
 
-    def person_rois(self, image: np.ndarray, persons: Persons) -> list[Roi | None]:
+    def person_rois(self, image: np.ndarray, persons: Persons, use_keypoints: bool = True) -> list[Roi | None]:
         p = self.params
         areas = (persons.boxes[:, 2] - persons.boxes[:, 0]) * (persons.boxes[:, 3] - persons.boxes[:, 1])
         rois: list[Roi | None] = [None] * len(persons)
         for i in np.argsort(-areas)[:p.max_faces]:
             roi = None
-            if persons.keypoints is not None:
+            if use_keypoints and persons.keypoints is not None:
                 roi = roi_from_keypoints(persons.keypoints[i], persons.keypoint_names, p.keypoint_threshold)
             if roi is None:
-                x1, y1, x2, y2 = persons.boxes[i]
-                side = max(8.0, min(x2 - x1, y2 - y1))  # the head is in the top square of a standing person
-                boxes, kps, scores = self.detect(image, Roi((x1 + x2) / 2, y1 + side * 0.45, side * 1.1))
-                if len(scores):
-                    roi = roi_from_detection(boxes[0], kps[0])
+                roi = self.detector_roi(image, persons.boxes[i])
             if roi is not None and roi.size / 1.5 >= p.min_face_px:
                 rois[i] = roi
         return rois
+
+    def detector_roi(self, image: np.ndarray, box: np.ndarray) -> Roi | None:
+        """The face ROI from the face detector run on the top of a person's box, or None where it finds none."""
+        x1, y1, x2, y2 = box
+        side = max(8.0, min(x2 - x1, y2 - y1))  # the head is in the top square of a standing person
+        boxes, kps, scores = self.detect(image, Roi((x1 + x2) / 2, y1 + side * 0.45, side * 1.1))
+        return roi_from_detection(boxes[0], kps[0]) if len(scores) else None
 
     # ----- models ---------------------------------------------------------------------------------------------
     def mesh_pass(self, image: np.ndarray, rois: list[Roi]) -> tuple[np.ndarray, np.ndarray]:
@@ -202,9 +205,16 @@ class FaceMeshStage(Stage):
             boxes, kps, scores = boxes[:self.params.max_faces], kps[:self.params.max_faces], scores[:self.params.max_faces]
             persons = Persons(boxes, scores)
             rois: list[Roi | None] = [roi_from_detection(b, k) for b, k in zip(boxes, kps)]
+            faces = self.faces_for(image, rois)
         else:
-            rois = self.person_rois(image, persons)
-        faces = self.faces_for(image, rois)
+            faces = self.faces_for(image, self.person_rois(image, persons))
+            if persons.keypoints is not None and not faces.found.all():
+                # head keypoints can be a few pixels off on small faces (goggles, helmets): where their ROI
+                # found no face, the face detector on the top of the box gets a second try
+                retry = self.person_rois(image, persons, use_keypoints=False)
+                retry = [None if found else r for r, found in zip(retry, faces.found)]
+                if any(r is not None for r in retry):
+                    faces = faces.merged(self.faces_for(image, retry))
         return {"persons": replace(persons, faces=faces)}
 
     def faces_for(self, image: np.ndarray, rois: list[Roi | None]) -> Faces:

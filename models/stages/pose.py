@@ -15,6 +15,8 @@ from pydantic import Field
 
 from models.runtime.device import device_field
 from models.runtime.onnx import load_stage_model
+from models.vision import pose_alignment
+from models.vision.heatmap_refine import refine_from_heatmaps
 from models.vision.roi import Roi, crop_batch, roi_from_alignment, roi_from_box
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
@@ -33,7 +35,15 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 class PoseParams(StageParams):
     model: str = "pose_landmark_full"
-    roi_scale: float = Field(default=1.4, gt=0.5, le=3.0, description="first ROI side / longest box side")
+    alignment: str = Field(default="pose_detector", pattern="^(pose_detector|box)$",
+                           description="first ROI: pose_detector = MediaPipe's rotated full-body ROI from the pose "
+                                       "detector run on a crop around each box (bodies cut by the image edge or "
+                                       "hidden behind a table keep their proportions); box = a square around the "
+                                       "box (also the fallback where the detector finds nobody)")
+    alignment_model: str = "pose_detection"
+    alignment_crop: float = Field(default=1.5, ge=1.0, le=4.0, description="detector crop side / longest box side")
+    alignment_min_score: float = Field(default=0.5, ge=0, le=1)
+    roi_scale: float = Field(default=1.4, gt=0.5, le=3.0, description="box ROI side / longest box side")
     refine_passes: int = Field(default=1, ge=0, le=3, description="re-runs on the rotation-aligned ROI that the "
                                                                      "previous pass's alignment landmarks give")
     score: str = Field(default="visibility", pattern="^(visibility|presence)$",
@@ -43,6 +53,8 @@ class PoseParams(StageParams):
                                     description="drop people whose person score (see score) is below this: they "
                                                 "are not in the output. The tracker, before this stage, still "
                                                 "sees the detector's low-score boxes")
+    heatmap_refine: bool = Field(default=True, description="MediaPipe's refinement of each landmark from the "
+                                                           "model's heatmaps (7x7 window, where confident)")
     max_people: int = Field(default=32, ge=1)
     oks_nms: float = Field(default=0.9, gt=0, le=1.01,
                            description="a person whose pose has an OKS above this with a better-scoring one is a "
@@ -65,17 +77,44 @@ class PoseStage(Stage):
 
     def setup(self, context: StageContext) -> None:
         self.model = load_stage_model(self.params.model, self.params.device, context.device)
+        self.aligner = None
+        if self.params.alignment == "pose_detector":
+            self.aligner = load_stage_model(self.params.alignment_model, self.params.device, context.device)
+
+    def alignment_rois(self, image: np.ndarray, boxes: np.ndarray) -> list[Roi]:
+        """Each box's ROI from the pose detector on a crop around it; the box ROI where it finds nobody there."""
+        h, w = image.shape[:2]
+        crops_at = [pose_alignment.crop_around(b, self.params.alignment_crop, (w, h)) for b in boxes]
+        crops = crop_batch(image, crops_at, pose_alignment.INPUT) * 2.0 - 1.0
+        step = self.params.max_batch
+        outs = [self.aligner.run({self.aligner.input_names[0]: crops[i:i + step]})[:2]
+                for i in range(0, len(crops), step)]
+        raw, logits = np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+        rois = []
+        for i, (box, at) in enumerate(zip(boxes, crops_at)):
+            found = pose_alignment.decode(raw[i], logits[i], self.params.alignment_min_score)
+            found = pose_alignment.BodyCandidates(
+                at.to_image(found.boxes.reshape(-1, 2), pose_alignment.INPUT).reshape(-1, 4),
+                at.to_image(found.keypoints.reshape(-1, 2), pose_alignment.INPUT).reshape(-1, 4, 2),
+                found.scores)
+            best = pose_alignment.pick(found, box, (w, h))
+            rois.append(pose_alignment.alignment_roi(found.keypoints[best]) if best >= 0
+                        else roi_from_box(box, self.params.roi_scale))
+        return rois
 
     def landmarks(self, image: np.ndarray, rois: list[Roi]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run the model on ``rois``: keypoints (N,39,3) image px + score, presence (N,), alignment pts (N,2,2)."""
-        crops = crop_batch(image, rois, INPUT)
+        crops = crop_batch(image, rois, INPUT, replicate_border=True)
         step = self.params.max_batch
-        outs = [self.model.run({self.model.input_names[0]: crops[i:i + step]})[:2]
+        outs = [self.model.run({self.model.input_names[0]: crops[i:i + step]})
                 for i in range(0, len(rois), step)]
         raw = np.concatenate([o[0] for o in outs])
         presence = np.concatenate([o[1] for o in outs])
         lm = raw.reshape(len(rois), 39, 5)
-        points = np.stack([roi.to_image(lm[i, :, :2], INPUT) for i, roi in enumerate(rois)])
+        crop_points = lm[:, :, :2]
+        if self.params.heatmap_refine:
+            crop_points = refine_from_heatmaps(crop_points, np.concatenate([o[3] for o in outs]), INPUT)
+        points = np.stack([roi.to_image(crop_points[i], INPUT) for i, roi in enumerate(rois)])
         visibility = _sigmoid(lm[:, :, 3])
         kps = np.concatenate([points, visibility[..., None]], axis=2).astype(np.float32)
         return kps, _sigmoid(presence.reshape(-1)), points[:, 33:35]
@@ -86,7 +125,8 @@ class PoseStage(Stage):
             return {"persons": replace(persons, keypoints=np.zeros((0, 33, 3), np.float32),
                                        keypoint_names=MEDIAPIPE_POSE_NAMES)}
         persons = persons[np.arange(min(len(persons), self.params.max_people))]
-        rois = [roi_from_box(b, self.params.roi_scale) for b in persons.boxes]
+        rois = (self.alignment_rois(packet.color, persons.boxes) if self.aligner is not None
+                else [roi_from_box(b, self.params.roi_scale) for b in persons.boxes])
         kps, presence, align = self.landmarks(packet.color, rois)
         for _ in range(self.params.refine_passes):
             refined = [roi_from_alignment(a[0], a[1], 1.25) for a in align]  # MediaPipe's alignment ROI scale

@@ -129,6 +129,22 @@ class Faces:
                        gaze_target_track_id=pick(self.gaze_target_track_id), origin_source=pick(self.origin_source),
                        **fields)
 
+    def merged(self, other: "Faces") -> "Faces":
+        """These faces with the rows that ``other`` found taken from ``other`` (same rows, e.g. a second try)."""
+        if len(other) != len(self):
+            raise ValueError(f"cannot merge faces of {len(other)} rows into {len(self)}")
+        take = other.found
+        fields: dict[str, Any] = {}
+        names = ("boxes", "scores", *(n for n, _ in self._FLOAT_FIELDS), "gaze_target_track_id", "origin_source")
+        for name in names:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine is None and theirs is None:
+                continue
+            a, b = self.filled(name), other.filled(name)
+            a[take] = b[take]
+            fields[name] = a
+        return replace(self, found=self.found | take, **fields)
+
     def filled(self, name: str) -> np.ndarray:
         """Field ``name`` as an array, NaN-filled where the field is absent (for stages that fill some rows)."""
         value = getattr(self, name)

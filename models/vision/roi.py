@@ -48,12 +48,15 @@ def roi_from_alignment(center: np.ndarray, scale_point: np.ndarray, scale: float
     return Roi(float(center[0]), float(center[1]), size, -angle)
 
 
-def crop_batch(image: np.ndarray, rois: list[Roi], out: int) -> np.ndarray:
-    """(N, out, out, 3) float32 crops in [0, 1] (RGB in, RGB out); outside the image is black, as MediaPipe pads."""
+def crop_batch(image: np.ndarray, rois: list[Roi], out: int, replicate_border: bool = False) -> np.ndarray:
+    """(N, out, out, 3) float32 crops in [0, 1] (RGB in, RGB out). Outside the image is black (MediaPipe's
+    detectors' BORDER_ZERO) or, with ``replicate_border``, the edge pixels repeated (MediaPipe's default, which its
+    pose landmark model sees: with black there, a body cut by the image edge comes out squeezed)."""
     crops = np.empty((len(rois), out, out, 3), np.float32)
+    border = cv2.BORDER_REPLICATE if replicate_border else cv2.BORDER_CONSTANT
     for i, roi in enumerate(rois):
         crop = cv2.warpAffine(image, roi.crop_matrix(out), (out, out), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+                              borderMode=border, borderValue=(0, 0, 0))
         crops[i] = crop.astype(np.float32) * (1.0 / 255.0)
     return crops
 

