@@ -42,10 +42,20 @@ class PoseParams(StageParams):
                                        "box (also the fallback where the detector finds nobody)")
     alignment_model: str = "pose_detection"
     alignment_crop: float = Field(default=1.5, ge=1.0, le=4.0, description="detector crop side / longest box side")
-    alignment_min_score: float = Field(default=0.5, ge=0, le=1)
+    alignment_min_score: float = Field(default=0.5, ge=0, le=1, description="least pose-detector score whose "
+                                                                            "body points give the ROI")
+    dedupe: bool = Field(default=True, description="before the landmark model, boxes tied to the same face are one "
+                                                   "person: the best detector box stays, with the ROI of the "
+                                                   "strongest pose-detector candidate among them")
+    dedupe_min_score: float = Field(default=0.3, ge=0, le=1, description="least pose-detector score that ties a "
+                                                                         "box to a face (a crop is known to hold a "
+                                                                         "person)")
     roi_scale: float = Field(default=1.4, gt=0.5, le=3.0, description="box ROI side / longest box side")
     refine_passes: int = Field(default=1, ge=0, le=3, description="re-runs on the rotation-aligned ROI that the "
-                                                                     "previous pass's alignment landmarks give")
+                                                                     "previous pass's alignment landmarks give, "
+                                                                     "for people whose first ROI came from the box")
+    refine_aligned: bool = Field(default=False, description="also re-run people whose ROI came from the pose "
+                                                            "detector (MediaPipe's solution does not, on a still)")
     score: str = Field(default="visibility", pattern="^(visibility|presence)$",
                        description="person score: detector x presence [x mean keypoint visibility]")
     min_presence: float = Field(default=0.1, ge=0, le=1, description="drop people the model says are not there")
@@ -81,8 +91,9 @@ class PoseStage(Stage):
         if self.params.alignment == "pose_detector":
             self.aligner = load_stage_model(self.params.alignment_model, self.params.device, context.device)
 
-    def alignment_rois(self, image: np.ndarray, boxes: np.ndarray) -> list[Roi]:
-        """Each box's ROI from the pose detector on a crop around it; the box ROI where it finds nobody there."""
+    def alignment_rois(self, image: np.ndarray, boxes: np.ndarray) -> tuple[list[Roi], np.ndarray, np.ndarray]:
+        """For each box, from the pose detector on a crop around it: the ROI (the box ROI where it finds nobody
+        there with ``alignment_min_score``), the face box it is tied to (NaN where none) and that face's score."""
         h, w = image.shape[:2]
         crops_at = [pose_alignment.crop_around(b, self.params.alignment_crop, (w, h)) for b in boxes]
         crops = crop_batch(image, crops_at, pose_alignment.INPUT) * 2.0 - 1.0
@@ -90,17 +101,22 @@ class PoseStage(Stage):
         outs = [self.aligner.run({self.aligner.input_names[0]: crops[i:i + step]})[:2]
                 for i in range(0, len(crops), step)]
         raw, logits = np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
-        rois = []
+        rois, faces = [], np.full((len(boxes), 4), np.nan, np.float32)
+        face_scores = np.zeros(len(boxes), np.float32)
+        least = min(self.params.alignment_min_score, self.params.dedupe_min_score)
         for i, (box, at) in enumerate(zip(boxes, crops_at)):
-            found = pose_alignment.decode(raw[i], logits[i], self.params.alignment_min_score)
+            found = pose_alignment.decode(raw[i], logits[i], least)
             found = pose_alignment.BodyCandidates(
                 at.to_image(found.boxes.reshape(-1, 2), pose_alignment.INPUT).reshape(-1, 4),
                 at.to_image(found.keypoints.reshape(-1, 2), pose_alignment.INPUT).reshape(-1, 4, 2),
                 found.scores)
-            best = pose_alignment.pick(found, box, (w, h))
-            rois.append(pose_alignment.alignment_roi(found.keypoints[best]) if best >= 0
+            best = pose_alignment.pick(found, box)
+            if best >= 0 and found.scores[best] >= self.params.dedupe_min_score:
+                faces[i], face_scores[i] = found.boxes[best], found.scores[best]
+            aligned = best >= 0 and found.scores[best] >= self.params.alignment_min_score
+            rois.append(pose_alignment.alignment_roi(found.keypoints[best]) if aligned
                         else roi_from_box(box, self.params.roi_scale))
-        return rois
+        return rois, faces, face_scores
 
     def landmarks(self, image: np.ndarray, rois: list[Roi]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run the model on ``rois``: keypoints (N,39,3) image px + score, presence (N,), alignment pts (N,2,2)."""
@@ -125,12 +141,24 @@ class PoseStage(Stage):
             return {"persons": replace(persons, keypoints=np.zeros((0, 33, 3), np.float32),
                                        keypoint_names=MEDIAPIPE_POSE_NAMES)}
         persons = persons[np.arange(min(len(persons), self.params.max_people))]
-        rois = (self.alignment_rois(packet.color, persons.boxes) if self.aligner is not None
-                else [roi_from_box(b, self.params.roi_scale) for b in persons.boxes])
+        if self.aligner is not None:
+            rois, faces, face_scores = self.alignment_rois(packet.color, persons.boxes)
+            aligned = face_scores >= self.params.alignment_min_score
+            if self.params.dedupe and len(persons) > 1:
+                leader = pose_alignment.same_face_leaders(persons.scores, faces)
+                keep = np.flatnonzero(leader == np.arange(len(leader)))
+                for k in keep:
+                    group = np.flatnonzero(leader == k)
+                    strongest = group[np.argmax(face_scores[group])]
+                    rois[k], aligned[k] = rois[strongest], aligned[strongest]
+                persons, rois, aligned = persons[keep], [rois[k] for k in keep], aligned[keep]
+        else:
+            rois = [roi_from_box(b, self.params.roi_scale) for b in persons.boxes]
+            aligned = np.zeros(len(persons), bool)
         kps, presence, align = self.landmarks(packet.color, rois)
         for _ in range(self.params.refine_passes):
             refined = [roi_from_alignment(a[0], a[1], 1.25) for a in align]  # MediaPipe's alignment ROI scale
-            ok = np.array([r.size > 8 for r in refined])
+            ok = np.array([r.size > 8 for r in refined]) & (self.params.refine_aligned | ~aligned)
             if not ok.any():
                 break
             kps2, presence2, align2 = self.landmarks(packet.color, [r for r, o in zip(refined, ok) if o])

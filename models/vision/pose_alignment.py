@@ -94,31 +94,62 @@ def body_squares(keypoints: np.ndarray) -> np.ndarray:
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of boxes (n,4) with one box (4,)."""
+    inter = _intersection(a, b)
+    return inter / np.maximum(_area(a) + _area(b) - inter, 1e-6)
+
+
+def _area(r: np.ndarray) -> np.ndarray:
+    return np.clip(r[..., 2] - r[..., 0], 0, None) * np.clip(r[..., 3] - r[..., 1], 0, None)
+
+
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ix = np.clip(np.minimum(a[:, 2], b[2]) - np.maximum(a[:, 0], b[0]), 0, None)
     iy = np.clip(np.minimum(a[:, 3], b[3]) - np.maximum(a[:, 1], b[1]), 0, None)
-    inter = ix * iy
-    area = lambda r: np.clip(r[..., 2] - r[..., 0], 0, None) * np.clip(r[..., 3] - r[..., 1], 0, None)  # noqa: E731
-    return inter / np.maximum(area(a) + area(b) - inter, 1e-6)
+    return ix * iy
 
 
-def pick(candidates: BodyCandidates, person_box: np.ndarray, image_size: tuple[int, int],
-         min_iou: float = 0.3) -> int:
-    """The candidate (image pixels) whose visible body best matches ``person_box``, or -1.
+def pick(candidates: BodyCandidates, person_box: np.ndarray, min_cover: float = 0.6) -> int:
+    """The candidate (image pixels) that is the person in ``person_box``, or -1.
 
-    A candidate's face must lie inside the box; its body square, cut to the image (the box only covers what is
-    visible), must overlap the box by ``min_iou``; among those the best score x IoU wins."""
+    Its face must lie inside the box, and its body square must cover ``min_cover`` of the box (the box shows only
+    what is visible, the square also what is cut off or hidden, so it is usually the larger). Among those, the best
+    score x cover, discounted by how far the face is from the box's vertical centre line (in a box that also holds
+    part of a neighbour, the neighbour's face is off to the side)."""
     if len(candidates) == 0:
         return -1
-    w, h = image_size
+    box = np.asarray(person_box, np.float32)
+    x1, y1, x2, y2 = box
     face_cx = (candidates.boxes[:, 0] + candidates.boxes[:, 2]) / 2
     face_cy = (candidates.boxes[:, 1] + candidates.boxes[:, 3]) / 2
-    x1, y1, x2, y2 = person_box
     inside = (face_cx >= x1) & (face_cx <= x2) & (face_cy >= y1) & (face_cy <= y2)
-    visible = np.clip(body_squares(candidates.keypoints), 0, [w, h, w, h])
-    iou = _iou(visible, np.asarray(person_box, np.float32))
-    quality = np.where(inside & (iou >= min_iou), candidates.scores * iou, -1.0)
+    cover = _intersection(body_squares(candidates.keypoints), box) / max(float(_area(box)), 1e-6)
+    off_centre = (face_cx - (x1 + x2) / 2) / max(float(x2 - x1), 1e-6)
+    quality = np.where(inside & (cover >= min_cover),
+                       candidates.scores * cover * np.exp(-0.5 * (off_centre / 0.25) ** 2), -1.0)
     best = int(np.argmax(quality))
     return best if quality[best] > 0 else -1
+
+
+def same_face_leaders(scores: np.ndarray, faces: np.ndarray, max_offset: float = 0.5) -> np.ndarray:
+    """One face is one person: for each person box, the index of the best-scoring box tied to the same face (itself
+    where it is the best, or has no face). Two face boxes are the same face when their centres are closer than
+    ``max_offset`` x the smaller one's width (the same face found in two crops comes out at somewhat different
+    sizes). ``faces`` (n,4) is NaN where no face was found."""
+    leader = np.arange(len(scores))
+    has_face = np.isfinite(faces).all(axis=1)
+    centres = (faces[:, :2] + faces[:, 2:]) / 2
+    widths = faces[:, 2] - faces[:, 0]
+    free = has_face.copy()
+    for i in np.argsort(-scores, kind="stable"):
+        if not free[i]:
+            continue
+        free[i] = False
+        others = np.flatnonzero(free)
+        close = np.linalg.norm(centres[others] - centres[i], axis=1) < max_offset * np.minimum(widths[others],
+                                                                                                widths[i])
+        leader[others[close]] = i
+        free[others[close]] = False
+    return leader
 
 
 def alignment_roi(keypoints: np.ndarray) -> Roi:

@@ -76,17 +76,20 @@ def test_roi_maps_points_back_and_alignment_roi_is_upright_for_standing_people()
     assert standing.rotation == pytest.approx(0.0) and standing.size == pytest.approx(250.0)
 
 
-def test_coco_keypoint_ap_floor_through_percept_run(tmp_path):
+@pytest.mark.parametrize("graph, floor", [("default", 0.55), ("pose_accurate", 0.60)])
+def test_coco_keypoint_ap_floor_through_percept_run(tmp_path, graph, floor):
+    """Measured 0.579 (default: BlazePose full) and 0.654 (pose_accurate: heavy) on the 12 annotated people."""
     folder = data_path("pose", "coco")
     out = tmp_path / "o"
-    proc = percept("run", "--source", str(folder), "--headless", "--out", str(out), "--no-progress", "--no-video")
+    proc = percept("run", "--graph", graph, "--source", str(folder), "--headless", "--out", str(out),
+                   "--no-progress", "--no-video")
     assert proc.returncode == 0, proc.stderr
     proc = percept("eval", "coco-keypoints", "--results", str(out / "results.jsonl"), "--annotations",
                    str(folder / "test_coco.json"), "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     print(result)
-    assert result["AP"] >= 0.40
+    assert result["AP"] >= floor
 
 
 def test_tracker_keeps_ids_through_motion_and_a_low_score_frame():
