@@ -17,6 +17,7 @@ from models.runtime.device import device_field
 from models.runtime.onnx import load_stage_model
 from models.vision import pose_alignment
 from models.vision.heatmap_refine import refine_from_heatmaps
+from models.vision.keypoint_support import mask_support
 from models.vision.roi import Roi, crop_batch, roi_from_alignment, roi_from_box
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
@@ -65,6 +66,9 @@ class PoseParams(StageParams):
                                                 "sees the detector's low-score boxes")
     heatmap_refine: bool = Field(default=True, description="MediaPipe's refinement of each landmark from the "
                                                            "model's heatmaps (7x7 window, where confident)")
+    mask_visibility: bool = Field(default=True, description="a keypoint's visibility is the model's visibility x "
+                                                            "its segmentation mask near the keypoint: legs hidden "
+                                                            "behind a table are predicted, not seen")
     max_people: int = Field(default=32, ge=1)
     oks_nms: float = Field(default=0.9, gt=0, le=1.01,
                            description="a person whose pose has an OKS above this with a better-scoring one is a "
@@ -132,6 +136,8 @@ class PoseStage(Stage):
             crop_points = refine_from_heatmaps(crop_points, np.concatenate([o[3] for o in outs]), INPUT)
         points = np.stack([roi.to_image(crop_points[i], INPUT) for i, roi in enumerate(rois)])
         visibility = _sigmoid(lm[:, :, 3])
+        if self.params.mask_visibility:
+            visibility = visibility * mask_support(crop_points, np.concatenate([o[2] for o in outs]), INPUT)
         kps = np.concatenate([points, visibility[..., None]], axis=2).astype(np.float32)
         return kps, _sigmoid(presence.reshape(-1)), points[:, 33:35]
 
