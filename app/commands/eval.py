@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import typer
 
 NAME = "eval"
@@ -26,6 +27,64 @@ def coco_keypoints(
     typer.echo(result["summary"].rstrip())
     typer.echo(f"keypoint AP {result['AP']:.4f} ({result['detections']} people detected on {result['images']} "
                f"images; ground truth: {_annotated_people(annotations)} annotated people with keypoints)")
+
+
+@app.command("pose-datasets")
+def pose_datasets(
+    graph: str = typer.Option("default", "--graph", "-g", help="graph YAML or shipped graph name"),
+    data: Path = typer.Option(None, "--data", help="folder with coco/, crowdpose/, ... (default ../shared/data/pose)"),
+    only: list[str] = typer.Option(None, "--only", help="dataset names (repeatable); default all found"),
+    device: str = typer.Option("auto", "--device"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Keypoint AP of a graph on several pose datasets (COCO, CrowdPose, OCHuman, AI Challenger, PoseTrack18,
+    Halpe), each scored on the joints it shares with Percept's keypoints."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from models.eval.pose_datasets import DATASETS, link_images, prepare, score
+    from models.vision.keypoints import MEDIAPIPE_POSE_NAMES
+    from pipeline.errors import PerceptError
+
+    repo = Path(__file__).resolve().parents[2]
+    data = data or repo.parent / "shared" / "data" / "pose"
+    if not data.is_dir():
+        raise PerceptError(f"pose data folder not found: {data} (give --data)")
+    chosen = [d for d in DATASETS if not only or d.name in only]
+    unknown = set(only or ()) - {d.name for d in DATASETS}
+    if unknown:
+        known = ", ".join(d.name for d in DATASETS)
+        raise PerceptError(f"unknown dataset {', '.join(sorted(unknown))}; known: {known}")
+    rows = []
+    for dataset in chosen:
+        try:
+            prepared = prepare(data, dataset, MEDIAPIPE_POSE_NAMES)
+        except FileNotFoundError as exc:
+            rows.append({"dataset": dataset.name, "skipped": f"missing {exc}"})
+            continue
+        with tempfile.TemporaryDirectory(prefix=f"percept-eval-{dataset.name}-") as tmp:
+            images, out = Path(tmp) / "images", Path(tmp) / "out"
+            link_images(prepared, images)
+            proc = subprocess.run([sys.executable, "-m", "app.cli", "run", "--graph", graph, "--source", str(images),
+                                   "--headless", "--out", str(out), "--no-progress", "--no-video",
+                                   "--device", device], capture_output=True, text=True, cwd=repo)
+            if proc.returncode != 0:
+                raise PerceptError(f"percept run failed on {dataset.name}: {proc.stderr.strip().splitlines()[-1:]}")
+            rows.append(score(prepared, out / "results.jsonl"))
+    if as_json:
+        typer.echo(json.dumps({"graph": graph, "datasets": rows}, indent=2))
+        return
+    typer.echo(f"{'dataset':<12} {'images':>6} {'people':>6} {'found':>6} {'AP':>6} {'AP50':>6} {'AR':>6}  joints")
+    for r in rows:
+        if "skipped" in r:
+            typer.echo(f"{r['dataset']:<12} skipped: {r['skipped']}")
+            continue
+        typer.echo(f"{r['dataset']:<12} {r['images']:>6} {r['annotated_people']:>6} {r['detections']:>6} "
+                   f"{r['AP']:>6.3f} {r['AP50']:>6.3f} {r['AR']:>6.3f}  {len(r['joints'])}")
+    scored = [r for r in rows if "AP" in r]
+    if scored:
+        typer.echo(f"{'mean':<12} {'':>6} {'':>6} {'':>6} {np.mean([r['AP'] for r in scored]):>6.3f}")
 
 
 def _annotated_people(annotations: Path) -> int:

@@ -88,6 +88,7 @@ class PoseStage(Stage):
     outputs = ("persons",)
     stateless = True
     Params = PoseParams
+    aligner = None  # the pose detector's model, where alignment is pose_detector (set up in setup)
 
     def setup(self, context: StageContext) -> None:
         self.model = load_stage_model(self.params.model, self.params.device, context.device)

@@ -53,6 +53,12 @@ def test_replay_goes_forwards_then_backwards_sharing_the_images():
 
 
 # ----- output filter -------------------------------------------------------------------------------------------
+def _rest(n: int) -> list[np.ndarray]:
+    """The landmark model's other outputs: a mask that covers the whole crop, flat heatmaps (no refinement)."""
+    return [np.full((n, 256, 256, 1), 20.0, np.float32), np.full((n, 64, 64, 39), -20.0, np.float32),
+            np.zeros((n, 117), np.float32)]
+
+
 class _SureModel:
     """Stands in for the landmark model: every person certainly present, every keypoint certainly visible (so a
     person's score is its detector score), keypoints spread over the ROI."""
@@ -65,11 +71,11 @@ class _SureModel:
         lm[:, :, 0] = np.linspace(60, 196, 39)
         lm[:, :, 1] = np.linspace(40, 216, 39)
         lm[:, :, 3] = 20.0  # visibility logit
-        return [lm.reshape(n, 195), np.full((n, 1), 20.0, np.float32)]
+        return [lm.reshape(n, 195), np.full((n, 1), 20.0, np.float32), *_rest(n)]
 
 
 def _pose(**params) -> PoseStage:
-    stage = PoseStage(PoseParams(refine_passes=0, **params))
+    stage = PoseStage(PoseParams(refine_passes=0, alignment="box", **params))
     stage.model = _SureModel()
     return stage
 
@@ -120,10 +126,10 @@ class _CountingModel(_SureModel):
     def run(self, feeds):
         crops = feeds["input_1"]
         self.calls.append(len(crops))
-        raw, presence = super().run(feeds)
+        raw, presence, *rest = super().run(feeds)
         raw = raw.reshape(len(crops), 39, 5)
         raw[:, :, 0] += crops.reshape(len(crops), -1).mean(axis=1)[:, None] * 10
-        return [raw.reshape(len(crops), 195), presence]
+        return [raw.reshape(len(crops), 195), presence, *rest]
 
 
 def test_a_crowd_runs_in_calls_of_max_batch_with_the_same_result():
@@ -132,7 +138,7 @@ def test_a_crowd_runs_in_calls_of_max_batch_with_the_same_result():
     packet.color[:] = rng.integers(0, 255, packet.color.shape, dtype=np.uint8)
     results = {}
     for max_batch in (32, 4, 1):
-        stage = PoseStage(PoseParams(refine_passes=0, max_batch=max_batch))
+        stage = PoseStage(PoseParams(refine_passes=0, alignment="box", max_batch=max_batch))
         stage.model = _CountingModel()
         results[max_batch] = stage.process(packet)["persons"]
         expected = [min(max_batch, 11 - i) for i in range(0, 11, max_batch)]

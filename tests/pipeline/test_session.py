@@ -35,7 +35,7 @@ def comparable(path: Path) -> list[dict]:
 
 
 def test_two_files_back_to_back_load_each_model_once_and_leak_no_state(tmp_path):
-    """The default graph over a real clip twice in one session: its six ONNX models load once, and the second run's
+    """The default graph over a real clip twice in one session: its eight ONNX models load once, and the second run's
     results equal the first's (tracker ids restart, action memory starts empty)."""
     clip = str(data_path("action_clips", "tests_data_test.avi"))
     session = Session.from_options("default", device="cpu")
@@ -44,8 +44,8 @@ def test_two_files_back_to_back_load_each_model_once_and_leak_no_state(tmp_path)
         first = session.run_to_folder(clip, tmp_path / "a", video=False, max_frames=12)
         loaded = OnnxModel.loads - before
         second = session.run_to_folder(clip, tmp_path / "b", video=False, max_frames=12)
-        # person detector, pose landmarks, two face detectors, face mesh, iris: once each
-        assert OnnxModel.loads - before == loaded == 6
+        # person detector, MoveNet, pose detector, pose landmarks, two face detectors, face mesh, iris: once each
+        assert OnnxModel.loads - before == loaded == 8
     assert first.ended_by == second.ended_by == "frame_limit" and first.frames_done == second.frames_done == 12
     a, b = comparable(tmp_path / "a" / "results.jsonl"), comparable(tmp_path / "b" / "results.jsonl")
     assert a == b
