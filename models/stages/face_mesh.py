@@ -145,11 +145,15 @@ class FaceMeshStage(Stage):
         keep = nms(boxes, scores, self.params.detector_threshold, 0.3)
         return boxes[keep], kps[keep], scores[keep]
 
-    def person_rois(self, image: np.ndarray, persons: Persons, use_keypoints: bool = True) -> list[Roi | None]:
+    def person_rois(self, image: np.ndarray, persons: Persons, use_keypoints: bool = True,
+                    only: np.ndarray | None = None) -> list[Roi | None]:
+        """Each person's face ROI (None: no face to look at), the ``max_faces`` largest people (of ``only``)."""
         p = self.params
         areas = (persons.boxes[:, 2] - persons.boxes[:, 0]) * (persons.boxes[:, 3] - persons.boxes[:, 1])
         rois: list[Roi | None] = [None] * len(persons)
         for i in np.argsort(-areas)[:p.max_faces]:
+            if only is not None and not only[i]:
+                continue
             roi = None
             if use_keypoints and persons.keypoints is not None:
                 roi = roi_from_keypoints(persons.keypoints[i], persons.keypoint_names, p.keypoint_threshold)
@@ -207,12 +211,13 @@ class FaceMeshStage(Stage):
             rois: list[Roi | None] = [roi_from_detection(b, k) for b, k in zip(boxes, kps)]
             faces = self.faces_for(image, rois)
         else:
-            faces = self.faces_for(image, self.person_rois(image, persons))
-            if persons.keypoints is not None and not faces.found.all():
-                # head keypoints can be a few pixels off on small faces (goggles, helmets): where their ROI
-                # found no face, the face detector on the top of the box gets a second try
-                retry = self.person_rois(image, persons, use_keypoints=False)
-                retry = [None if found else r for r, found in zip(retry, faces.found)]
+            first = self.person_rois(image, persons)
+            faces = self.faces_for(image, first)
+            # head keypoints can be a few pixels off on small faces (goggles, helmets): where their ROI was tried
+            # and found no face, the face detector on the top of the box gets a second try
+            again = np.array([r is not None and not f for r, f in zip(first, faces.found)], bool)
+            if persons.keypoints is not None and again.any():
+                retry = self.person_rois(image, persons, use_keypoints=False, only=again)
                 if any(r is not None for r in retry):
                     faces = faces.merged(self.faces_for(image, retry))
         return {"persons": replace(persons, faces=faces)}

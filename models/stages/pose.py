@@ -187,4 +187,7 @@ class PoseStage(Stage):
         return {"persons": out}
 
     def describe(self) -> dict:
-        return self.model.describe()
+        info = self.model.describe()
+        if self.aligner is not None:
+            info["alignment"] = self.aligner.describe()
+        return info
