@@ -9,10 +9,13 @@ from models.registry import Registry
 from models.runtime.onnx import OnnxModel
 
 
+FREE_SIDE = 320  # an input side the model leaves open (SSDLite's image, MoveNet's: it needs multiples of 32)
+
+
 def _input(model: OnnxModel, batch: int) -> dict[str, np.ndarray]:
     feeds = {}
     for inp in model.session.get_inputs():
-        shape = [batch if not isinstance(d, int) and i == 0 else (d if isinstance(d, int) else 300)
+        shape = [batch if not isinstance(d, int) and i == 0 else (d if isinstance(d, int) else FREE_SIDE)
                  for i, d in enumerate(inp.shape)]
         if inp.type == "tensor(uint8)":
             feeds[inp.name] = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)

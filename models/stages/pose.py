@@ -45,6 +45,9 @@ class PoseParams(StageParams):
     alignment_crop: float = Field(default=1.5, ge=1.0, le=4.0, description="detector crop side / longest box side")
     alignment_min_score: float = Field(default=0.5, ge=0, le=1, description="least pose-detector score whose "
                                                                             "body points give the ROI")
+    unaligned_weight: float = Field(default=0.5, ge=0, le=1,
+                                    description="person score factor where the pose detector found no body in the "
+                                                "box: often part of someone (an arm, the legs) or not a person")
     dedupe: bool = Field(default=True, description="before the landmark model, boxes tied to the same face are one "
                                                    "person: the best detector box stays, with the ROI of the "
                                                    "strongest pose-detector candidate among them")
@@ -177,9 +180,10 @@ class PoseStage(Stage):
         scores = persons.scores * presence
         if self.params.score == "visibility":
             scores = scores * visible.mean(axis=1)
+        keep &= scores >= self.params.min_output_score
+        scores = scores * np.where(aligned, 1.0, self.params.unaligned_weight)  # ranks them lower, keeps them
         out = replace(persons, scores=scores.astype(np.float32), keypoints=body,
                       keypoint_names=MEDIAPIPE_POSE_NAMES)
-        keep &= out.scores >= self.params.min_output_score
         out = out[np.flatnonzero(keep)]
         if len(out) > 1 and self.params.oks_nms <= 1:
             coco = out.keypoints[:, COCO17_ROWS]

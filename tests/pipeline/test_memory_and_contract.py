@@ -90,12 +90,21 @@ def _packet(scores) -> FramePacket:
 
 def test_people_below_min_output_score_are_not_in_the_output():
     scores = [0.9, 0.1, 0.5, 0.19, 0.21, 0.05]
-    out = _pose().process(_packet(scores))["persons"]  # default threshold 0.2
+    out = _pose(unaligned_weight=1.0).process(_packet(scores))["persons"]  # default threshold 0.2
     assert PoseParams().min_output_score == 0.2
     assert out.track_ids.tolist() == [1, 3, 5]  # the rows kept stay aligned with their tracks
     np.testing.assert_allclose(out.scores, [0.9, 0.5, 0.21], atol=1e-4)
     assert out.keypoints.shape == (3, 33, 3)
     assert all(p["score"] >= 0.2 for p in out.to_json())
+
+
+def test_people_without_a_pose_detector_body_are_ranked_lower_not_dropped():
+    """With a box ROI (no pose-detector body), the filter sees the same score, the output reports half of it."""
+    scores = [0.9, 0.1, 0.5, 0.19, 0.21, 0.05]
+    out = _pose().process(_packet(scores))["persons"]
+    assert PoseParams().unaligned_weight == 0.5
+    assert out.track_ids.tolist() == [1, 3, 5]
+    np.testing.assert_allclose(out.scores, [0.45, 0.25, 0.105], atol=1e-4)
 
 
 def test_min_output_score_is_configurable():
