@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from app.session import Session
+from app.session import RESULT_DEFAULTS, Session
 from pipeline.errors import PerceptError
 from pipeline.metrics import RunReport, summarise_ms
 from pipeline.packet import FramePacket
+from pipeline.sinks.base import Sink
 from pipeline.sources.base import Source
 from pipeline.stage import StreamContext, takes_state
 
@@ -268,3 +269,60 @@ def memory_line(result: dict) -> str:
         line += (f"; pipelined run: RSS {m['rss_before_mb']} -> {m['rss_after_mb']} MiB (growth "
                  f"{m['rss_growth_mb']}, highest {m['run_peak_rss_mb']})")
     return line + f"; preloaded frames {m.get('preloaded_mb')} MiB ({result.get('distinct_frames')} distinct)"
+
+
+# ----- many streams ---------------------------------------------------------------------------------------------
+class RecordSink(Sink):
+    """Each frame's result record (what results.jsonl would hold, without the timing fields), in order."""
+
+    VOLATILE = ("latency_ms", "arrival_time", "stream_id")
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+
+    def write(self, packet: FramePacket) -> None:
+        record = packet.to_record(RESULT_DEFAULTS)
+        self.records.append({k: v for k, v in record.items() if k not in self.VOLATILE})
+
+
+def _stream_summary(report: RunReport) -> dict:
+    d = report.to_dict()
+    return {"stream": d["stream"], "frames_done": d["frames_done"], "wall_s": d["wall_s"], "fps": d["fps"],
+            "end_to_end_ms": d["end_to_end_ms"], "ended_by": d["ended_by"]}
+
+
+def bench_streams(session: Session, frames: list[FramePacket], total: int, streams: int,
+                  max_in_flight: int | None = None, warmup: int = 10) -> dict:
+    """``streams`` copies of the source as one stream each, at once in this session, against the same streams run
+    one after another (same session, same machine): total and per-stream frames/s, end-to-end latency, and
+    whether every stream's results equal its single run's."""
+    if warmup:
+        run_sequential(session, frames[:warmup], min(warmup, len(frames)))
+    singles, single_records = [], []
+    for i in range(streams):
+        sink = RecordSink()
+        source = MemorySource(frames, name=f"single-{i}", total=total)
+        singles.append(session.run(source, [sink], mode="offline", max_in_flight=max_in_flight))
+        single_records.append(sink.records)
+    single_wall = sum(r.wall_s for r in singles)
+    sinks = [RecordSink() for _ in range(streams)]
+    with RssSampler() as rss:
+        t0 = time.perf_counter()
+        running = [session.start(MemorySource(frames, name=f"stream-{i}", total=total), [sinks[i]],
+                                 mode="offline", max_in_flight=max_in_flight, stream_id=f"stream-{i}")
+                   for i in range(streams)]
+        reports = [s.run_to_end() for s in running]
+        wall = time.perf_counter() - t0
+    identical = [s.records == r for s, r in zip(sinks, single_records)]
+    done = sum(r.frames_done for r in reports)
+    single_fps = sum(r.frames_done for r in singles) / single_wall if single_wall > 0 else 0.0
+    total_fps = done / wall if wall > 0 else 0.0
+    return {"frames_per_stream": total, "streams": streams, "distinct_frames": len(frames),
+            "frame_size": [frames[0].width, frames[0].height],
+            "together": {"wall_s": round(wall, 3), "total_fps": round(total_fps, 3),
+                         "per_stream": [_stream_summary(r) for r in reports]},
+            "one_after_another": {"wall_s": round(single_wall, 3), "total_fps": round(single_fps, 3),
+                                  "per_stream": [_stream_summary(r) for r in singles]},
+            "speedup": round(total_fps / single_fps, 3) if single_fps else None,
+            "identical_results": all(identical), "identical_per_stream": identical,
+            "memory": memory_report(frames, rss)}

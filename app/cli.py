@@ -40,8 +40,10 @@ def _main(ctx: typer.Context,
 
 @cli.command()
 def run(
-    source: Optional[str] = typer.Option(None, "--source", "-s", help="Camera, file, folder or kind "
-                                         "(auto, synthetic, webcam:0, realsense, video:F, images:D). Default: auto."),
+    source: Optional[list[str]] = typer.Option(None, "--source", "-s", help="Camera, file, folder or kind "
+                                               "(auto, synthetic, webcam:0, realsense, video:F, images:D). Default: "
+                                               "auto. Repeat it, or give a YAML file with a `sources:` list, for "
+                                               "several streams at once (outputs in OUT/<stream>/)."),
     graph: Optional[str] = typer.Option(None, "--graph", "-g", help="Graph YAML (default: assets/graphs/default.yaml)."),
     mode: Optional[str] = typer.Option(None, "--mode", help="live (drop frames, low latency) or offline "
                                        "(lossless). Default: live for cameras, offline for files."),
@@ -60,7 +62,19 @@ def run(
     from pipeline.sources import open_source
 
     session = Session.from_options(graph, device, plugin)  # graph, stages and params validated, nothing loaded
-    src = open_source(source)
+    from app.streams import parse_stream_sources
+
+    specs = parse_stream_sources(source or [])
+    if len(specs) > 1:
+        from app.streams import run_streams
+
+        out = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        signals = _RunSignals()
+        with signals, session:
+            code = run_streams(session, specs, out, video=video, mode=mode, max_frames=max_frames,
+                               max_in_flight=max_in_flight, on_stream=signals.attach, echo=typer.echo)
+        raise typer.Exit(code)
+    src = open_source(specs[0].source if specs else None)
     chosen_mode = session.mode_for(src, mode)
     if not headless:
         ui = _try_ui()
@@ -113,7 +127,7 @@ class _RunSignals:
     stream runs (models loading) the signal raises KeyboardInterrupt, or app.session.Terminated, as usual."""
 
     def __init__(self) -> None:
-        self.stream = None
+        self.streams: list = []  # every stream of the run (several with repeated --source)
         self.count = 0
         self._previous: dict[int, object] = {}
         self._drain: threading.Timer | None = None
@@ -139,24 +153,28 @@ class _RunSignals:
             os._exit(EXIT_INTERRUPTED)
 
     def attach(self, stream) -> None:
-        self.stream = stream
+        self.streams.append(stream)
+        if self.count:  # a stream that started after the first signal stops too
+            stream.stop("interrupted", "interrupted by Ctrl-C")
 
     def _handle(self, signum, frame) -> None:
         from app.session import Terminated
 
         terminated = signum == signal.SIGTERM
         self.count += 1
-        stream = self.stream
-        if stream is None:
+        streams = list(self.streams)
+        if not streams:
             raise Terminated() if terminated else KeyboardInterrupt()
         if self.count == 1:
             ending = ("terminated", "terminated by SIGTERM") if terminated else ("interrupted", "interrupted by Ctrl-C")
-            stream.stop(*ending)
-            self._drain = threading.Timer(INTERRUPT_DRAIN_S, stream.abandon)
+            for stream in streams:
+                stream.stop(*ending)
+            self._drain = threading.Timer(INTERRUPT_DRAIN_S, lambda: [s.abandon() for s in streams])
             self._drain.daemon = True
             self._drain.start()
         elif self.count == 2:
-            stream.abandon()
+            for stream in streams:
+                stream.abandon()
         else:
             os.write(2, b"interrupted again: exiting without waiting for the stages\n")
             os._exit(EXIT_INTERRUPTED)
@@ -204,19 +222,33 @@ def bench(
                                          "like a camera (live mode default: 3x the graph's sequential rate)."),
     device: str = typer.Option("auto", "--device"),
     plugin: list[str] = typer.Option([], "--plugin"),
+    streams: int = typer.Option(1, "--streams", min=1, help="Run N copies of the source as N streams at once "
+                                "in one session, against the same N run one after another."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Throughput and per-stage / end-to-end latency percentiles of a graph."""
     from app.bench import bench as run_bench
-    from app.bench import memory_line, preload, run_sequential
+    from app.bench import bench_streams, memory_line, preload, run_sequential
     from app.session import Session
     from pipeline.sources import open_source
 
     if mode not in ("live", "offline"):
         raise PerceptError(f"--mode must be live or offline, got {mode!r}")
+    if streams > 1 and (mode != "offline" or compare_sequential or rate):
+        raise PerceptError("--streams measures offline throughput: leave out --mode live, --rate and "
+                           "--compare-sequential")
     session = Session.from_options(graph, device, plugin)
     src = open_source(source)
     loaded = preload(src, frames)
+    if streams > 1:
+        with session:
+            result = bench_streams(session, loaded, frames, streams, max_in_flight)
+        result["graph"], result["source"] = str(session.graph_path), src.name
+        if as_json:
+            typer.echo(json.dumps(result, indent=2))
+            return
+        _print_streams(result, session.graph_path.name, src.name)
+        return
     with session:
         if mode == "live" and rate is None:
             probe = run_sequential(session, loaded[:30], min(30, frames))
@@ -241,6 +273,21 @@ def bench(
     typer.echo(f"sum of stage medians {result['sum_stage_p50_ms']} ms")
     if "sequential" in result:
         typer.echo(f"sequential: {result['sequential']['fps']:.1f} frames/s -> speed-up x{result['speedup']}")
+    typer.echo(memory_line(result))
+
+
+def _print_streams(result: dict, graph: str, source: str) -> None:
+    together, alone = result["together"], result["one_after_another"]
+    n = result["streams"]
+    typer.echo(f"graph {graph} on {source}: {n} streams x {result['frames_per_stream']} frames "
+               f"{result['frame_size'][0]}x{result['frame_size'][1]}")
+    typer.echo(f"together:          {together['total_fps']:.2f} frames/s in all ({together['wall_s']:.1f} s)")
+    for s in together["per_stream"]:
+        e2e = s["end_to_end_ms"]
+        typer.echo(f"  {s['stream']:<12} {s['fps']:.2f} frames/s, end-to-end p50 {e2e['p50']} ms p95 {e2e['p95']} ms")
+    typer.echo(f"one after another: {alone['total_fps']:.2f} frames/s in all ({alone['wall_s']:.1f} s)")
+    typer.echo(f"speed-up x{result['speedup']}; results identical to the single runs: "
+               f"{'yes' if result['identical_results'] else 'NO ' + str(result['identical_per_stream'])}")
     typer.echo(memory_line(result))
 
 
