@@ -277,6 +277,8 @@ def bench(
 
 
 def _print_streams(result: dict, graph: str, source: str) -> None:
+    from app.bench import memory_line
+
     together, alone = result["together"], result["one_after_another"]
     n = result["streams"]
     typer.echo(f"graph {graph} on {source}: {n} streams x {result['frames_per_stream']} frames "
