@@ -44,16 +44,23 @@ class FaceBoxes:
     scores: np.ndarray  # (n,)
 
 
-def decode(regressors: np.ndarray, logits: np.ndarray, anchor_xy: np.ndarray, score_threshold: float = 0.5,
-           iou_threshold: float = 0.3) -> FaceBoxes:
-    """Raw outputs (1, A, 16) and (1, A, 1) -> faces above ``score_threshold`` after NMS, best first."""
-    reg = np.asarray(regressors, np.float32).reshape(-1, 16)
+def decode_anchors(regressors: np.ndarray, logits: np.ndarray, anchor_xy: np.ndarray, keypoints: int,
+                   score_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MediaPipe SSD rows (A, 4 + 2K) and logits (A, 1) -> boxes (n,4) xyxy, keypoints (n,K,2), scores (n,) of
+    the anchors above ``score_threshold``, in input pixels (offsets from the anchor centres), not yet suppressed."""
+    reg = np.asarray(regressors, np.float32).reshape(-1, 4 + 2 * keypoints)
     scores = 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, np.float32).reshape(-1)))
     keep = scores >= score_threshold
     reg, scores, centres = reg[keep], scores[keep], anchor_xy[keep]
     cx, cy = centres[:, 0] + reg[:, 0], centres[:, 1] + reg[:, 1]
     w, h = reg[:, 2], reg[:, 3]
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    kps = reg[:, 4:16].reshape(-1, 6, 2) + centres[:, None, :]
+    return boxes, reg[:, 4:].reshape(-1, keypoints, 2) + centres[:, None, :], scores
+
+
+def decode(regressors: np.ndarray, logits: np.ndarray, anchor_xy: np.ndarray, score_threshold: float = 0.5,
+           iou_threshold: float = 0.3) -> FaceBoxes:
+    """Raw outputs (1, A, 16) and (1, A, 1) -> faces above ``score_threshold`` after NMS, best first."""
+    boxes, kps, scores = decode_anchors(regressors, logits, anchor_xy, 6, score_threshold)
     order = nms(boxes, scores, score_threshold, iou_threshold)
     return FaceBoxes(boxes[order], kps[order], scores[order])

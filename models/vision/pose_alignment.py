@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.vision.blazeface import FaceDetectorSpec, anchors
+from models.vision.blazeface import FaceDetectorSpec, anchors, decode_anchors
 from models.vision.roi import Roi, roi_from_alignment
 
 INPUT = 224
@@ -41,14 +41,7 @@ def decode(raw: np.ndarray, logits: np.ndarray, score_threshold: float = 0.5,
     """One crop's raw outputs (A,12) and (A,1) -> candidates above ``score_threshold``, best first, in input
     pixels, after MediaPipe's weighted NMS: each kept detection's box and keypoints are the score-weighted mean of
     the detections that overlap it (IoU > ``iou_threshold``), which steadies the alignment points."""
-    reg = np.asarray(raw, np.float32).reshape(-1, 12)
-    scores = 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, np.float32).reshape(-1)))
-    keep = scores >= score_threshold
-    reg, scores, centres = reg[keep], scores[keep], ANCHORS[keep]
-    cx, cy = centres[:, 0] + reg[:, 0], centres[:, 1] + reg[:, 1]
-    w, h = reg[:, 2], reg[:, 3]
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    kps = reg[:, 4:12].reshape(-1, 4, 2) + centres[:, None, :]
+    boxes, kps, scores = decode_anchors(raw, logits, ANCHORS, 4, score_threshold)
     order = np.argsort(-scores)
     boxes, kps, scores = boxes[order], kps[order], scores[order]
     out_boxes, out_kps, out_scores = [], [], []

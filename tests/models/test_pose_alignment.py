@@ -19,21 +19,11 @@ from models.vision import pose_alignment
 from models.vision.heatmap_refine import refine_from_heatmaps
 from models.vision.keypoint_support import mask_support
 from pipeline.packet import FramePacket
-from models.stages import load_builtin_stages
-from pipeline.registry import get_stage_type
-from pipeline.stage import StageContext
 from tests.conftest import data_path
+from tests.models.test_face import stage
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "mediapipe_pose_reference.json").read_text())
 DRAWN = OverlayStyle().keypoint_threshold  # keypoints at or above this are drawn
-
-
-def stage(kind: str, **params):
-    load_builtin_stages()
-    cls = get_stage_type(kind)
-    s = cls(cls.Params(**params))
-    s.setup(StageContext(kind, device="cpu"))
-    return s
 
 
 @pytest.fixture(scope="module")
