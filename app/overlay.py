@@ -125,10 +125,9 @@ class OverlayRenderer:
             if parts:
                 _label(image, " ".join(parts), (x1, max(12, y1 - 4)), color, font)
             if style.actions and persons.action_probs is not None:
-                p = persons.action_probs[i]
-                best = int(np.argmax(p))
-                _label(image, f"{persons.action_labels[best]} {p[best]:.2f}", (x1, min(image.shape[0] - 4, y2 + 14)),
-                       color, font)
+                label, score, is_action = persons.action_decision(i)
+                if is_action or persons.action_threshold <= 0:  # an abstaining model shows nothing
+                    _label(image, f"{label} {score:.2f}", (x1, min(image.shape[0] - 4, y2 + 14)), color, font)
             if persons.keypoints is not None and style.skeletons:
                 kp = persons.keypoints[i]
                 for a, b in edges:

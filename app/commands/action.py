@@ -26,6 +26,9 @@ def train(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (mixed precision on CUDA)"),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --out."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    augment: bool = typer.Option(False, "--augment/--no-augment", help="Pose-noise augmentation (jitter, missed "
+                                 "keypoints, occluded limbs, late track starts, mirror): for skeleton datasets "
+                                 "from clean joints, so the model holds up on the pose stage's output."),
 ) -> None:
     """Train TRN, OadTR or the per-frame MLP on a THUMOS/TVSeries-layout feature dataset."""
     from models.action.data import load_dataset
@@ -40,7 +43,7 @@ def train(
     feature = json.loads((data / "feature.json").read_text()) if (data / "feature.json").is_file() else {}
     result = run_train(dataset, out, TrainOptions(model=model, size=size, epochs=epochs, batch_size=batch_size,
                                                   lr=lr, seed=seed, device=device, window=window, resume=resume,
-                                                  progress=progress), feature=feature)
+                                                  progress=progress, augment=augment), feature=feature)
     last = result["history"][-1]["loss"] if result["history"] else None
     typer.echo(f"trained {model}-{size} on {result['device']}: final loss {last}; checkpoint in {out}/")
 
@@ -50,17 +53,22 @@ def evaluate(
     data: Path = typer.Option(..., "--data"),
     ckpt: Path = typer.Option(..., "--ckpt"),
     device: str = typer.Option("auto", "--device"),
+    perturb: bool = typer.Option(False, "--perturb", help="Score on test features with simulated pose noise "
+                                 "(seeded): how well a model trained on clean joints holds up."),
+    seed: int = typer.Option(0, "--seed", help="Seed of --perturb."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Per-frame mAP (THUMOS'14 protocol) and mcAP (TVSeries protocol) on the test split."""
+    """Per-frame mAP (THUMOS'14 protocol), mcAP (TVSeries protocol) and early recognition on the test split."""
     from models.action.evaluate import evaluate as run_eval
 
-    result = run_eval(data, ckpt, device)
+    result = run_eval(data, ckpt, device, perturb, seed)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
     typer.echo(f"{result['model']}-{result['size']}: mAP {result['mAP']:.4f}  mcAP {result['mcAP']:.4f} "
-               f"over {result['frames']} frames of {result['videos']} videos")
+               f"over {result['frames']} frames of {result['videos']} videos" + (" (perturbed)" if perturb else ""))
+    early = "  ".join(f"{k} {v:.3f}" for k, v in result["early_accuracy"].items())
+    typer.echo(f"  early recognition (accuracy after this much of each video): {early}")
     for name, ap in result["per_class_AP"].items():
         typer.echo(f"  {name:<16} AP {ap:.4f}  cAP {result['per_class_cAP'][name]:.4f}")
 
@@ -150,3 +158,66 @@ def features(
                if summary["skipped_short"] else "")
     typer.echo(f"wrote {summary['videos']} videos ({summary['train']} train, {summary['test']} test), "
                f"{summary['frames']} frames to {out}/; frames per class: {per_class}{skipped}")
+
+
+import_app = typer.Typer(help="Labelled datasets from other formats, as THUMOS-layout skeleton feature datasets.",
+                         no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("penn-action")
+def import_penn_action(
+    labels_dir: Path = typer.Argument(..., help="Penn Action's labels/ folder (NNNN.mat files)."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to write (THUMOS feature layout)."),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of clips per class held out for "
+                                       "validation (written as the test split that `action eval` scores)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the validation split."),
+    fps: Optional[float] = typer.Option(None, "--fps", help="Resample clips to the frame rate the stage will "
+                                        "see (velocities depend on it); default: keep every frame (~30 fps)."),
+    keypoint_threshold: float = typer.Option(0.3, "--keypoint-threshold", min=0.0, max=1.0,
+                                             help="As the online_action stage's keypoint_threshold."),
+) -> None:
+    """Penn Action's joints -> the skeleton features the online_action stage computes (research use only)."""
+    from models.action.penn_action import import_penn_action as run_import
+
+    summary = run_import(labels_dir, out, val_fraction, seed, fps, keypoint_threshold=keypoint_threshold)
+    per_class = ", ".join(f"{c} {n}" for c, n in summary["clips_per_class"].items())
+    typer.echo(f"wrote {summary['clips']} clips ({summary['train']} train, {summary['val']} validation), "
+               f"{summary['frames']} frames to {out}/; clips per class: {per_class}")
+
+
+@app.command()
+def calibrate(
+    ckpt: Path = typer.Option(..., "--ckpt", help="Checkpoint folder; its config.json gets label_threshold."),
+    background: list[Path] = typer.Option(..., "--background", help="results.jsonl of held-out ordinary motion "
+                                          "(`percept run --headless` on footage with none of the model's actions; "
+                                          "repeatable): its tracks give the false-label rate."),
+    data: Path = typer.Option(..., "--data", help="Dataset whose test split's action frames give the recall."),
+    max_false_rate: float = typer.Option(0.01, "--max-false-rate", min=0.0, max=1.0,
+                                         help="Share of background frames allowed to show a label."),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Choose the probability from which the stage shows an action (below it the model abstains)."""
+    from models.action.calibrate import calibrate_model
+    from models.action.checkpoint import load_model
+    from models.action.data import load_dataset
+    from models.action.recordings import unlabelled_videos
+    from models.action.train import pick_device
+    from pipeline.errors import PerceptError
+
+    dev = pick_device(device)
+    cfg, model = load_model(ckpt, dev)
+    actions = load_dataset(data, splits=("test",))
+    if actions.classes != cfg.classes:
+        raise PerceptError(f"--data has classes {actions.classes}; the checkpoint has {cfg.classes}")
+    if not actions.test:
+        raise PerceptError(f"{data}/split.json has no test videos")
+    videos = unlabelled_videos(background, cfg.feature)
+    if not videos:
+        raise PerceptError("no track of 16 or more frames with keypoints in the --background results")
+    cal = calibrate_model(model, cfg, videos, actions.test, dev, max_false_rate)
+    cfg.label_threshold = round(cal.threshold, 4)
+    cfg.save(Path(ckpt) / "config.json")
+    typer.echo(f"label_threshold {cal.threshold:.4f} written to {ckpt}/config.json: {cal.false_rate:.2%} of "
+               f"{cal.background_frames} background frames labelled; recall {cal.recall:.3f} of "
+               f"{cal.action_frames} action frames ({cal.recall_without_threshold:.3f} without a threshold)")

@@ -163,7 +163,7 @@ def people_rows(persons: Persons | None) -> list[PersonRow]:
             p = persons.action_probs[i]
             order = np.argsort(-p)[:3]
             scores = [(persons.action_labels[j], float(p[j])) for j in order]
-            action, score = scores[0]
+            action, score, _ = persons.action_decision(i)
         rows.append(PersonRow(tid, distance, action, score, scores, color_for(tid)))
     rows.sort(key=lambda r: (r.track_id < 0, r.track_id))
     return rows

@@ -38,6 +38,9 @@ class ActionModelConfig:
     window: int = 32
     dropout: float = 0.1
     feature: dict = field(default_factory=dict)  # how the stage builds features (e.g. {"type": "skeleton"})
+    # Below this probability the best action is not shown (the model abstains with column 0); calibrated on
+    # held-out background by `percept action calibrate`, 0 for a model that always names its best class.
+    label_threshold: float = 0.0
 
     @classmethod
     def create(cls, kind: str, size: str, feature_dim: int, classes: list[str], **overrides) -> "ActionModelConfig":

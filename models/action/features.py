@@ -21,6 +21,19 @@ def coco17_subset(keypoints: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     return out
 
 
+def keep_joints(kp17: np.ndarray, joints: list[str] | tuple[str, ...] | None) -> np.ndarray:
+    """Score 0 for the COCO-17 keypoints outside ``joints`` (a checkpoint's ``feature.joints``: the keypoints its
+    training data had, e.g. no eyes or ears for Penn Action); None keeps all."""
+    if not joints:
+        return kp17
+    unknown = sorted(set(joints) - set(COCO17_NAMES))
+    if unknown:
+        raise ValueError(f"unknown COCO-17 keypoint names {unknown}")
+    out = np.array(kp17, np.float32, copy=True)
+    out[..., ~np.isin(COCO17_NAMES, joints), 2] = 0
+    return out
+
+
 def normalise_pose(kp17: np.ndarray, threshold: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
     """(N,17,3) -> positions (N,17,2) centred on the hips in torso lengths, visibility (N,17).
 

@@ -39,3 +39,24 @@ def frame_map(scores: np.ndarray, targets: np.ndarray, classes: list[str], calib
             per_class[classes[c]] = ap
     mean = float(np.mean(list(per_class.values()))) if per_class else float("nan")
     return mean, per_class
+
+
+EARLY_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+
+
+def early_accuracy(probs: list[np.ndarray], targets: list[np.ndarray],
+                   fractions: tuple[float, ...] = EARLY_FRACTIONS) -> dict[str, float]:
+    """Early recognition: for each video whose frames carry an action, is the online prediction right once a
+    fraction f of it has been seen? The prediction is the best action class (background excluded: the clip is
+    known to hold an action) at frame ceil(f*T)-1, which an online model computes from frames up to there only.
+    The video's action is its most frequent non-background class. Videos with no action frame are left out."""
+    right = {f: [] for f in fractions}
+    for p, t in zip(probs, targets):
+        counts = t[:, 1:].sum(0)
+        if len(t) == 0 or counts.max() <= 0:
+            continue
+        truth = int(np.argmax(counts))
+        for f in fractions:
+            frame = max(0, int(np.ceil(f * len(p))) - 1)
+            right[f].append(int(np.argmax(p[frame, 1:])) == truth)
+    return {f"{int(round(f * 100))}%": (float(np.mean(v)) if v else float("nan")) for f, v in right.items()}

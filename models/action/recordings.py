@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from models.action.data import Video, save_dataset
-from models.action.features import SKELETON_FEATURE_DIM, coco17_subset, sequence_features
+from models.action.features import SKELETON_FEATURE_DIM, coco17_subset, keep_joints, sequence_features
 from models.results import read_results
 from models.vision.persons import Persons
 from pipeline.errors import PerceptError
@@ -151,6 +151,24 @@ def read_segments(path: Path, max_gap: int) -> list[Segment]:
         raise PerceptError(f"{path} has no result lines")
     done.extend(open_segments.values())
     return sorted(done, key=lambda s: (s.track_id, s.frames[0]))
+
+
+def unlabelled_videos(results: list[Path], feature: dict, max_gap: int = 30, min_frames: int = 16) -> list[Video]:
+    """Every track segment (``min_frames`` or longer) of these results files as one video whose targets are a single
+    background column, with the features that a checkpoint of this ``feature`` description (its config's
+    "feature": joints, keypoint threshold) sees at run time. For held-out ordinary motion (calibration) and real
+    background (training)."""
+    videos = []
+    for path in results:
+        if not Path(path).is_file():
+            raise PerceptError(f"results file {path} not found (the results.jsonl of `percept run --headless`)")
+        for seg in read_segments(Path(path), max_gap):
+            if len(seg.frames) >= min_frames:
+                kps = keep_joints(np.stack(seg.keypoints), feature.get("joints"))
+                features = sequence_features(kps, feature.get("keypoint_threshold", 0.3))
+                videos.append(Video(f"{Path(path).parent.name}__t{seg.track_id}_{seg.frames[0]}", features,
+                                    np.ones((len(features), 1), np.float32)))
+    return videos
 
 
 def _video_prefixes(results: list[Path]) -> list[str]:

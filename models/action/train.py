@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from models.action.augment import augment_windows
 from models.action.checkpoint import load_train_state, save_model, save_train_state
 from models.action.config import ActionModelConfig
 from models.action.data import ActionDataset, WindowSampler
@@ -35,6 +36,7 @@ class TrainOptions:
     future_weight: float = 0.5
     progress: bool = True
     resume: bool = False
+    augment: bool = False  # pose-noise augmentation (models/action/augment.py); skeleton features only
 
 
 def pick_device(device: str) -> torch.device:
@@ -76,6 +78,9 @@ def train(dataset: ActionDataset, out: Path, options: TrainOptions, feature: dic
         info = load_train_state(out, optimizer)
         start_epoch, history = info["epoch"], info["history"]
         log.info("resuming %s at epoch %d", out, start_epoch)
+    if options.augment and cfg.feature.get("type") != "skeleton":
+        raise PerceptError("--augment perturbs skeleton features; this dataset's feature.json does not say "
+                           "\"type\": \"skeleton\"")
     window = cfg.window if cfg.kind != "mlp" else 1
     sampler = WindowSampler(dataset.train, window, cfg.future_steps if cfg.kind != "mlp" else 0)
     # TRN trains every step of a window, so its windows start every quarter window; OadTR and the MLP train the last
@@ -97,7 +102,10 @@ def train(dataset: ActionDataset, out: Path, options: TrainOptions, feature: dic
         model.train()
         losses = []
         for i in range(0, len(ends), options.batch_size):
-            x, y, yf = (torch.from_numpy(a).to(device) for a in sampler.gather(ends[i:i + options.batch_size]))
+            x, y, yf = sampler.gather(ends[i:i + options.batch_size])
+            if options.augment:
+                x = augment_windows(x, rng, threshold=cfg.feature.get("keypoint_threshold", 0.3))
+            x, y, yf = (torch.from_numpy(a).to(device) for a in (x, y, yf))
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 logits, future_logits = _forward_for_training(model, cfg, x)
                 loss = _soft_ce(logits, y[:, -logits.shape[1]:])

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from models.action.checkpoint import load_model
-from models.action.features import coco17_subset, normalise_pose, skeleton_features
+from models.action.features import coco17_subset, keep_joints, normalise_pose, skeleton_features
 from models.action.inference import ActionStreamer
 from models.runtime.device import device_field, select_device, torch_device
 from pipeline.errors import ConfigError
@@ -28,6 +28,8 @@ class OnlineActionParams(StageParams):
     device: str = device_field()
     keypoint_threshold: float = Field(default=0.3, ge=0, le=1)
     max_missing_frames: int = Field(default=30, ge=1, description="free a track's state after this many frames")
+    label_threshold: float | None = Field(default=None, ge=0, le=1, description="show an action only from this "
+                                          "probability on; default: the checkpoint's calibrated threshold")
     features: str | None = Field(default=None, description="packet key with per-person feature rows (n, D) "
                                                           "from another stage, instead of skeleton features")
 
@@ -63,12 +65,14 @@ class OnlineActionStage(Stage):
             raise ConfigError(f"action checkpoint {path} was not trained on skeleton features; set 'features' to "
                               f"the packet key that holds its {self.cfg.feature_dim}-d features")
         self.checkpoint = path
+        self.label_threshold = (self.cfg.label_threshold if self.params.label_threshold is None
+                                else self.params.label_threshold)
 
     def open_stream(self, stream: StreamContext) -> _ActionStreamState:
         return _ActionStreamState(ActionStreamer(self.model, self.cfg, self.device, self.params.max_missing_frames))
 
     def _skeleton_features(self, persons: Persons, state: _ActionStreamState) -> np.ndarray:
-        kp17 = coco17_subset(persons.keypoints, persons.keypoint_names)
+        kp17 = keep_joints(coco17_subset(persons.keypoints, persons.keypoint_names), self.cfg.feature.get("joints"))
         pos, vis = normalise_pose(kp17, self.params.keypoint_threshold)
         prev_pos, prev_vis = np.zeros_like(pos), np.zeros_like(vis)
         previous, tracks = state.previous, state.streamer.tracks
@@ -91,7 +95,7 @@ class OnlineActionStage(Stage):
         if len(persons) == 0:
             state.streamer.update([], np.zeros((0, self.cfg.feature_dim), np.float32))  # ages the tracks' state
             return {"persons": replace(persons, action_probs=np.zeros((0, self.cfg.num_classes), np.float32),
-                                       action_labels=tuple(self.cfg.classes))}
+                                       action_labels=tuple(self.cfg.classes), action_threshold=self.label_threshold)}
         if self.params.features:
             feats = np.asarray(packet.get(self.params.features), np.float32).reshape(len(persons), -1)
         elif persons.keypoints is None:
@@ -100,8 +104,8 @@ class OnlineActionStage(Stage):
             feats = self._skeleton_features(persons, state)
         probs, future = state.streamer.update(persons.track_ids.tolist(), feats)
         return {"persons": replace(persons, action_probs=probs, action_labels=tuple(self.cfg.classes),
-                                   action_future=future)}
+                                   action_future=future, action_threshold=self.label_threshold)}
 
     def describe(self) -> dict:
         return {"checkpoint": str(getattr(self, "checkpoint", "")), "model": f"{self.cfg.kind}-{self.cfg.size}",
-                "device": str(self.device)} if self.model is not None else {}
+                "device": str(self.device), "label_threshold": self.label_threshold} if self.model is not None else {}

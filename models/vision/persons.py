@@ -36,6 +36,7 @@ class Persons:
     action_probs: np.ndarray | None = None
     action_labels: tuple[str, ...] = ()
     action_future: np.ndarray | None = None  # (n, S, C) anticipated probabilities of the next S steps
+    action_threshold: float = 0.0  # the best action is the label only from this probability on (else column 0)
     faces: Faces | None = None  # one row per person (``Faces.found`` False where none was found)
 
     def __post_init__(self) -> None:
@@ -91,6 +92,16 @@ class Persons:
             action_probs=pick(self.action_probs), action_future=pick(self.action_future),
             faces=None if self.faces is None else self.faces[index],
         )
+
+    def action_decision(self, i: int) -> tuple[str, float, bool]:
+        """(label, score, is_action) of person i: the most probable class, unless it is an action whose probability
+        is under ``action_threshold``; then the model abstains with its background class (column 0). The one rule
+        the JSON line, the overlay and the UI show."""
+        p = self.action_probs[i]
+        best = int(np.argmax(p))
+        if best != 0 and p[best] < self.action_threshold:
+            best = 0
+        return self.action_labels[best], float(p[best]), best != 0
 
     def keypoint_index(self, name: str) -> int:
         return self.keypoint_names.index(name)
@@ -165,6 +176,8 @@ class Persons:
                                      f"{', '.join(labels)}")
                 probs.append([json_number(sc[lab], f"persons[{i}].action.scores.{lab}") for lab in labels])
             fields["action_labels"], fields["action_probs"] = labels, probs
+            fields["action_threshold"] = json_number(items[0]["action"].get("threshold", 0.0),
+                                                     "persons[0].action.threshold")
         if any("face" in p for p in items):
             fields["faces"] = Faces.from_json([p.get("face") for p in items])
         return cls(np.array(boxes), np.array(scores), np.array(tids), **fields)
@@ -189,10 +202,12 @@ class Persons:
             if self.positions_3d is not None and np.all(np.isfinite(self.positions_3d[i])):
                 rec["position_3d"] = rounded(self.positions_3d[i], 4)
             if self.action_probs is not None:
-                p = self.action_probs[i]
-                best = int(np.argmax(p))
-                rec["action"] = {"label": self.action_labels[best], "score": round(float(p[best]), 4),
-                                 "scores": {lab: round(float(v), 4) for lab, v in zip(self.action_labels, p)}}
+                label, score, _ = self.action_decision(i)
+                rec["action"] = {"label": label, "score": round(score, 4),
+                                 "scores": {lab: round(float(v), 4)
+                                            for lab, v in zip(self.action_labels, self.action_probs[i])}}
+                if self.action_threshold > 0:
+                    rec["action"]["threshold"] = round(float(self.action_threshold), 4)
                 if self.action_future is not None:
                     rec["action"]["anticipated"] = [
                         {"label": self.action_labels[int(np.argmax(q))], "score": round(float(np.max(q)), 4)}

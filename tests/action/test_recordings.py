@@ -4,6 +4,7 @@ the stage accepts."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -221,3 +222,23 @@ def test_bad_labels_file_is_one_line(recordings, tmp_path):
     assert proc.returncode == 2
     assert_one_line_error(proc, r"'other.jsonl' is none of the --results files")
     assert not (tmp_path / "d").exists()
+
+
+def test_calibrate_writes_a_threshold_from_held_out_recordings(recordings, dataset, tmp_path):
+    ck = tmp_path / "ck"
+    proc = percept("action", "train", "--data", str(dataset), "--model", "oadtr", "--out", str(ck), "--epochs", "1",
+                   "--no-progress", "--device", "cpu", env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    proc = percept("action", "calibrate", "--ckpt", str(ck), "--background", str(recordings / "b" / "results.jsonl"),
+                   "--data", str(dataset), "--max-false-rate", "0.1", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    threshold = json.loads((ck / "config.json").read_text())["label_threshold"]
+    assert 0.5 <= threshold <= 1 and f"label_threshold {threshold:.4f}" in proc.stdout, proc.stdout
+    match = re.search(r"([\d.]+)% of (\d+) background frames labelled", proc.stdout)
+    assert match and float(match.group(1)) <= 10 and int(match.group(2)) >= 16, proc.stdout
+    stage = OnlineActionStage(OnlineActionParams(checkpoint=str(ck)))
+    stage.setup(StageContext(name="action"))
+    assert stage.label_threshold == threshold
+    proc = percept("action", "calibrate", "--ckpt", str(ck), "--background", str(tmp_path / "none.jsonl"),
+                   "--data", str(dataset))
+    assert_one_line_error(proc, r"none.jsonl not found")
