@@ -326,3 +326,36 @@ def bench_streams(session: Session, frames: list[FramePacket], total: int, strea
             "speedup": round(total_fps / single_fps, 3) if single_fps else None,
             "identical_results": all(identical), "identical_per_stream": identical,
             "memory": memory_report(frames, rss)}
+
+
+# ----- export costs -----------------------------------------------------------------------------------------
+def bench_exports(session: Session, frames: list[FramePacket], total: int, exports: list[str],
+                  max_in_flight: int | None = None, warmup: int = 10) -> dict:
+    """Frames/s of the pipelined graph writing results.jsonl alone, then with each export, then with all of them,
+    one after another in this session over the same frames (files in a temporary folder)."""
+    import tempfile
+    from pathlib import Path
+
+    from models.export import make_exporters
+    from pipeline.sinks import JsonlSink
+
+    if warmup:
+        run_sequential(session, frames[:warmup], min(warmup, len(frames)))
+    configs = [("results.jsonl only", [])] + [(f"+ {name}", [name]) for name in exports]
+    if len(exports) > 1:
+        configs.append((f"+ {','.join(exports)}", list(exports)))
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="percept-bench-export-") as tmp:
+        for i, (label, names) in enumerate(configs):
+            folder = Path(tmp) / str(i)
+            sinks: list[Sink] = [JsonlSink(folder / "results.jsonl", RESULT_DEFAULTS), *make_exporters(names, folder)]
+            report = session.run(MemorySource(frames, total=total), sinks, mode="offline",
+                                 max_in_flight=max_in_flight)
+            sizes = {p.name: p.stat().st_size for p in folder.iterdir() if p.name != "results.jsonl"}
+            runs.append({"label": label, "exports": names, "fps": round(report.fps, 3),
+                         "frames_done": report.frames_done, "bytes": sizes})
+    base = runs[0]["fps"]
+    for run in runs:
+        run["relative"] = round(run["fps"] / base, 3) if base else None
+    return {"frames": total, "distinct_frames": len(frames), "frame_size": [frames[0].width, frames[0].height],
+            "runs": runs}

@@ -55,13 +55,17 @@ def run(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | tensorrt for model stages."),
     video: bool = typer.Option(True, "--video/--no-video", help="Write annotated.mp4."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for files."),
+    export: list[str] = typer.Option([], "--export", "-e", help="Also write, beside results.jsonl: rerun "
+                                     "(results.rrd), rerun-live (a Rerun viewer), mcap (results.mcap, Foxglove), "
+                                     "coco (coco_keypoints.json), mot (mot.txt); comma-separated or repeated."),
 ) -> None:
-    """Run a graph over a source; headless writes results.jsonl, annotated.mp4 and metrics.json."""
+    """Run a graph over a source; headless writes results.jsonl, annotated.mp4, metrics.json and the exports."""
     from app.runner import check_out_dir
     from app.session import Session
     from pipeline.sources import open_source
 
     session = Session.from_options(graph, device, plugin)  # graph, stages and params validated, nothing loaded
+    exports = session.exports_for(export)  # names and packages checked before anything opens
     from app.streams import parse_stream_sources
 
     specs = parse_stream_sources(source or [])
@@ -72,7 +76,8 @@ def run(
         signals = _RunSignals()
         with signals, session:
             code = run_streams(session, specs, out, video=video, mode=mode, max_frames=max_frames,
-                               max_in_flight=max_in_flight, on_stream=signals.attach, echo=typer.echo)
+                               max_in_flight=max_in_flight, on_stream=signals.attach, echo=typer.echo,
+                               exports=exports)
         raise typer.Exit(code)
     src = open_source(specs[0].source if specs else None)
     chosen_mode = session.mode_for(src, mode)
@@ -86,8 +91,24 @@ def run(
     signals = _RunSignals()
     with signals, session:
         report = session.run_to_folder(src, out, video=video, progress=progress, mode=chosen_mode,
-                                       max_frames=max_frames, max_in_flight=max_in_flight, on_stream=signals.attach)
+                                       max_frames=max_frames, max_in_flight=max_in_flight, on_stream=signals.attach,
+                                       exports=exports)
     raise typer.Exit(_report_exit(report, chosen_mode, out))
+
+
+@cli.command("export")
+def export_results(
+    results_dir: Path = typer.Argument(..., help="The --out folder of `percept run --headless` (or its "
+                                       "results.jsonl)."),
+    to: list[str] = typer.Option(..., "--to", "-t", help="rerun, rerun-live, mcap, coco, mot (comma-separated "
+                                 "or repeated)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write them (default: RESULTS_DIR)."),
+) -> None:
+    """Convert an existing run's results.jsonl to Rerun, MCAP (Foxglove), COCO keypoints or MOTChallenge files."""
+    from models.export.convert import convert
+
+    for path, frames in convert(results_dir, to, out).items():
+        typer.echo(f"{path}: {frames} frames")
 
 
 @cli.command()
@@ -224,6 +245,8 @@ def bench(
     plugin: list[str] = typer.Option([], "--plugin"),
     streams: int = typer.Option(1, "--streams", min=1, help="Run N copies of the source as N streams at once "
                                 "in one session, against the same N run one after another."),
+    export: list[str] = typer.Option([], "--export", "-e", help="Measure export costs: frames/s writing "
+                                     "results.jsonl alone, with each of these exports, and with all of them."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Throughput and per-stage / end-to-end latency percentiles of a graph."""
@@ -238,8 +261,28 @@ def bench(
         raise PerceptError("--streams measures offline throughput: leave out --mode live, --rate and "
                            "--compare-sequential")
     session = Session.from_options(graph, device, plugin)
+    exports = session.exports_for(export) if export else []
+    if exports and (streams > 1 or mode != "offline" or compare_sequential or rate):
+        raise PerceptError("--export measures offline throughput of one stream: leave out --streams, --mode live, "
+                           "--rate and --compare-sequential")
     src = open_source(source)
     loaded = preload(src, frames)
+    if exports:
+        from app.bench import bench_exports
+
+        with session:
+            result = bench_exports(session, loaded, frames, exports, max_in_flight)
+        result["graph"], result["source"] = str(session.graph_path), src.name
+        if as_json:
+            typer.echo(json.dumps(result, indent=2))
+            return
+        typer.echo(f"graph {session.graph_path.name} on {src.name}, {frames} frames "
+                   f"{result['frame_size'][0]}x{result['frame_size'][1]}, offline, one run after another:")
+        for run in result["runs"]:
+            size = ", ".join(f"{k} {v / 2 ** 20:.2f} MiB" for k, v in run["bytes"].items())
+            typer.echo(f"  {run['label']:<28} {run['fps']:7.2f} frames/s  x{run['relative']}"
+                       + (f"  ({size})" if size else ""))
+        return
     if streams > 1:
         with session:
             result = bench_streams(session, loaded, frames, streams, max_in_flight)

@@ -288,27 +288,41 @@ class Session:
         """Start a stream and block until it ends (Ctrl-C once: finish the frames in flight; twice: at once)."""
         return self.start(source, sinks, **options).run_to_end()
 
+    def exports_for(self, exports: Iterable[str] | str | None = None) -> list[str]:
+        """The exports of a run: those asked for (``--export``) and the graph's ``exports:``, packages checked."""
+        from models.export import check_packages, parse_exports
+
+        names = parse_exports([*parse_exports(exports), *self.config.exports])
+        check_packages(names)
+        return names
+
     def run_to_folder(self, source: Source | str | None, out: Path, video: bool = True, progress: bool = False,
                       mode: str | None = None, max_frames: int | None = None,
                       max_in_flight: int | None = None,
-                      on_stream: Callable[[Stream], None] | None = None) -> RunReport:
+                      on_stream: Callable[[Stream], None] | None = None,
+                      exports: Iterable[str] | str | None = None) -> RunReport:
         """What `percept run --headless` writes: results.jsonl (line by line), annotated.mp4 (fragmented),
-        metrics.json (checkpoints while it runs, then how it ended, on every ending). ``on_stream`` gets the stream
-        once it runs (the CLI stops it on a signal)."""
+        metrics.json (checkpoints while it runs, then how it ended, on every ending), and the ``exports`` (with the
+        graph's: rerun, mcap, coco, mot; see models/export). ``on_stream`` gets the stream once it runs (the CLI
+        stops it on a signal)."""
         from app.overlay import OverlayRenderer
+        from models.export import make_exporters
         from pipeline.sinks import JsonlSink, VideoSink
 
         src = source if isinstance(source, Source) else open_source(source)
         outputs = FolderOutputs(Path(out), video)
         check_out_dir(outputs.folder)
+        exporters = make_exporters(self.exports_for(exports), outputs.folder)
         extra = {"graph": str(self.graph_path) if self.graph_path else None, "device": self.device,
                  "config_hash": self.config_hash(),
-                 "outputs": {"results": str(outputs.results), "video": str(outputs.annotated) if video else None}}
+                 "outputs": {"results": str(outputs.results), "video": str(outputs.annotated) if video else None,
+                             **({"exports": [str(e.path) for e in exporters]} if exporters else {})}}
         holder: dict[str, Stream] = {}
         results = JsonlSink(outputs.results, RESULT_DEFAULTS)
         files: list[Sink] = [results]
         if video:
             files.append(VideoSink(outputs.annotated, OverlayRenderer()))
+        files.extend(exporters)  # after results.jsonl: an export never holds a frame the JSONL lacks
         checkpoint = MetricsCheckpointSink(outputs.metrics, lambda: holder.get("stream"), extra)
         folder = FolderSinks(files, checkpoint, lambda: holder.get("stream"))
         sinks: list[Sink] = [folder]
@@ -345,7 +359,9 @@ class Session:
     def _settle_folder_report(report: RunReport, folder: FolderSinks, results: Any) -> None:
         """The report says how the files fared: a write failure that ended the stream, or one while finishing."""
         if folder.failed is not None:
-            if report.ended_by == "sink_error":  # the engine ended it (a failure before the session held it)
+            # the engine ended it (a failure before the session held it), or the reading had already ended (the
+            # frame limit, the end of the file) when a file failed on a frame still in the graph
+            if report.ended_by in ("sink_error", "end_of_stream", "frame_limit", "stopped"):
                 report.ended_by = _failure_ending(folder.failed)
                 report.error = folder.failure
             report.frames_done = min(report.frames_done, results.lines)  # frames after the failure were not kept

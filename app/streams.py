@@ -88,7 +88,8 @@ def parse_stream_sources(sources: list[str]) -> list[StreamSpec]:
 
 
 def run_streams(session, specs: list[StreamSpec], out: Path, video: bool, mode: str | None,
-                max_frames: int | None, max_in_flight: int | None, on_stream: Callable, echo: Callable) -> int:
+                max_frames: int | None, max_in_flight: int | None, on_stream: Callable, echo: Callable,
+                exports: list[str] | None = None) -> int:
     """Run every stream at once, each to ``out/<name>/``; returns the exit code (the worst stream's)."""
     from app.runner import check_out_dir
     from pipeline.sources import open_source
@@ -105,7 +106,7 @@ def run_streams(session, specs: list[StreamSpec], out: Path, video: bool, mode: 
             reports[spec.name] = session.run_to_folder(src, out / spec.name, video=video, progress=False,
                                                        mode=session.mode_for(src, spec.mode or mode),
                                                        max_frames=max_frames, max_in_flight=max_in_flight,
-                                                       on_stream=on_stream)
+                                                       on_stream=on_stream, exports=exports)
         except Exception as exc:  # this stream ends alone; its metrics.json says how
             failures[spec.name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 

@@ -39,6 +39,8 @@ class GraphConfig(BaseModel):
     mode: Literal["live", "offline"] | None = None
     max_in_flight: int | None = Field(default=None, ge=1, le=256)
     stages: list[StageConfig] = Field(default_factory=list)
+    # what `percept run` also writes beside results.jsonl (names the app resolves: rerun, mcap, coco, mot)
+    exports: list[str] = Field(default_factory=list)
 
 
 @dataclass
