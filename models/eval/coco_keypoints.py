@@ -5,10 +5,8 @@ import contextlib
 import io
 from pathlib import Path
 
-import numpy as np
-
+from models.export.coco import coco_entries
 from models.results import read_results
-from models.vision.keypoints import COCO17_NAMES
 from pipeline.errors import PerceptError
 
 
@@ -18,22 +16,8 @@ def results_to_coco(results_path: Path, image_ids: dict[str, int]) -> list[dict]
     dets = []
     for result in read_results(results_path):
         image_id = image_ids.get(result.source_name)
-        if image_id is None:
-            continue
-        persons = result.persons
-        index = {n: j for j, n in enumerate(persons.keypoint_names)}
-        for i in range(len(persons)):
-            flat = []
-            for name in COCO17_NAMES:
-                j = index.get(name)
-                kp = (0.0, 0.0, 0.0) if j is None else persons.keypoints[i, j]
-                if not np.all(np.isfinite(kp)):
-                    kp = (0.0, 0.0, 0.0)
-                # back to the 3 decimals the line holds (Persons keeps float32): the numbers pycocotools sees
-                # are exactly those of the file
-                flat += [round(float(v), 3) for v in kp]
-            dets.append({"image_id": image_id, "category_id": 1, "keypoints": flat,
-                         "score": round(float(persons.scores[i]), 4)})
+        if image_id is not None:
+            dets.extend(coco_entries(result, image_id))
     return dets
 
 

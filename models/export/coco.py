@@ -32,13 +32,15 @@ def coco_image_id(source_name: str | None, frame: int) -> int:
     return int(match.group(1)) if match else int(frame)
 
 
-def coco_entries(result: FrameResult) -> list[dict]:
-    """The COCO keypoint results of one frame (numbers as the JSONL line holds them)."""
+def coco_entries(result: FrameResult, image_id: int | None = None) -> list[dict]:
+    """The COCO keypoint results of one frame (numbers as the JSONL line holds them, so pycocotools sees exactly
+    the file's values); ``image_id`` defaults to ``coco_image_id`` of the frame."""
     persons = result.persons
     if persons.keypoints is None or not len(persons):
         return []
     index = {name: j for j, name in enumerate(persons.keypoint_names)}
-    image_id = coco_image_id(result.source_name, result.frame)
+    if image_id is None:
+        image_id = coco_image_id(result.source_name, result.frame)
     entries = []
     for i in range(len(persons)):
         flat: list[float] = []
