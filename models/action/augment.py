@@ -69,7 +69,7 @@ def augment_windows(x: np.ndarray, rng: np.random.Generator, noise: PoseNoise = 
     for i in np.flatnonzero(rng.random(b) < noise.occlude):
         start = rng.integers(0, w)
         keep[i, start:start + rng.integers(1, w + 1), _LIMBS[rng.integers(len(_LIMBS))]] = False
-    for i in np.flatnonzero(rng.random(b) < noise.late_start):
+    for i in np.flatnonzero(rng.random(b) < (noise.late_start if w > 1 else 0.0)):  # a 1-frame window has no start
         keep[i, :rng.integers(1, w)] = False
     vis &= keep
 

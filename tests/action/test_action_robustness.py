@@ -50,6 +50,12 @@ def test_dropped_keypoints_and_late_starts_look_like_the_stage_output():
     assert np.isfinite(y).all() and np.abs(y[..., :34]).max() <= 5
 
 
+def test_single_frame_windows_of_the_per_frame_mlp():
+    x = _windows(np.random.default_rng(6), n=32, w=1)
+    y = augment_windows(x, np.random.default_rng(7), PoseNoise(late_start=1.0))
+    assert y.shape == x.shape and np.isfinite(y).all()
+
+
 def test_early_accuracy_reads_the_online_prediction_at_each_fraction():
     t = 20
     targets = np.zeros((t, 3), np.float32)
