@@ -5,12 +5,12 @@ model's own 3D output on real faces (``../shared/data``: face-landmark sets, COC
 1. generalised Procrustes analysis (rotation, translation, scale) of the per-face meshes -> a mean shape;
 2. symmetry: each vertex is paired with its mirror image across the best symmetry plane (Hungarian matching),
    and each pair averaged, so mirroring an image negates yaw and roll exactly;
-3. frame: x along the symmetry plane's normal (toward the person's left), y down along the nasion-chin line
-   (close to vertical for a level head: the facial angle is about 90 degrees), z = x cross y (into the head);
-   origin between the eye centres; scale so the eye centres are 63 mm apart (mean adult interpupillary distance);
-4. pitch zero: the model is turned about x so that the median head pitch over the fitting faces is 0 (the
-   nasion-chin line alone read level heads ~10 degrees down). Most of those faces are portraits looking at the
-   camera, so "pitch 0" means the attitude of a person facing a camera naturally.
+3. frame: the head's frontal frame (models/vision/face_frame.py): x from the right eye centre to the left (each
+   the midpoint of its corners), y in the plane of the eye centres and the mouth centre, from the eyes toward the
+   mouth, z = x cross y (into the head), as the gaze benchmarks' head coordinate system; origin between the eye
+   centres; scale so the eye centres are 63 mm apart (mean adult interpupillary distance).
+   (An earlier version levelled pitch to the median attitude of the fitting photos: whatever those people did
+   with their heads became "level", and every head read ~8 degrees too far up.)
 
 Usage: python tools/fit_face_model.py [DATA_DIR] [OUT.npy]
 """
@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from models.stages import load_builtin_stages  # noqa: E402
 from models.vision import face_mesh_topology as topo  # noqa: E402
-from models.vision.faces import euler_of, rotation_of  # noqa: E402
+from models.vision.face_frame import frontal_axes, plane_tilt_deg  # noqa: E402
 from pipeline.packet import FramePacket  # noqa: E402
 from pipeline.registry import get_stage_type  # noqa: E402
 from pipeline.stage import StageContext  # noqa: E402
@@ -120,27 +120,25 @@ def symmetrise(shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def metric_frame(shape: np.ndarray, normal: np.ndarray) -> np.ndarray:
-    x = normal if (shape[263] - shape[33]) @ normal > 0 else -normal
-    down = shape[topo.CHIN] - shape[NASION]
-    y = down - (down @ x) * x
-    y /= np.linalg.norm(y)
-    z = np.cross(x, y)
-    rot = np.stack([x, y, z])
+    """The symmetrised mean shape in the frontal frame, metres. For a mirror-symmetric shape the eye-centre line
+    is the symmetry plane's normal, so yaw and roll 0 are the symmetry plane facing the camera."""
+    axes = frontal_axes(shape)
+    if abs(axes[0] @ normal) < 0.999:
+        raise SystemExit("the eye-centre line is not the symmetry normal: symmetrisation failed")
     eyes = [shape[list(c)].mean(axis=0) for c in topo.EYE_CONTOURS]
     origin = (eyes[0] + eyes[1]) / 2
-    out = (shape - origin) @ rot.T
-    ipd = np.linalg.norm((eyes[1] - eyes[0]) @ rot.T)
+    out = (shape - origin) @ axes.T
+    ipd = np.linalg.norm((eyes[1] - eyes[0]) @ axes.T)
     return out * (IPD_M / ipd)
 
 
-def level_pitch(model: np.ndarray, shapes: list[np.ndarray]) -> np.ndarray:
-    """Turn the model about x until the median pitch of the fitting faces (3D mesh vs model) is zero."""
-    for _ in range(3):
-        centred = model - model.mean(axis=0)
-        pitches = [euler_of(kabsch(centred, s - s.mean(axis=0)))[1] for s in shapes]
-        q = rotation_of(0.0, float(np.median(pitches)), 0.0)
-        model = model @ q.T  # points q m: rotations become R q^T, the median face now reads pitch 0
-    return model
+def frankfurt_deg(model: np.ndarray) -> float:
+    """A cross-check, not the definition: how far the line from the face contour at the ear (mesh 234/454,
+    near tragion) to the skin below the lower orbit (230/450, near orbitale) is from level, positive when its
+    front is lower (the frontal frame then has the head tilted forward of the Frankfurt horizontal)."""
+    tragion, orbitale = model[[234, 454]].mean(axis=0), model[[230, 450]].mean(axis=0)
+    d = orbitale - tragion
+    return float(np.degrees(np.arctan2(d[1], -d[2])))
 
 
 def main() -> None:
@@ -152,10 +150,9 @@ def main() -> None:
         raise SystemExit(f"only {len(shapes)} usable faces under {data}: need at least 5")
     mean = procrustes_mean(shapes)
     sym, normal = symmetrise(mean)
-    model = level_pitch(metric_frame(sym, normal), shapes).astype(np.float32)
-    centred = model - model.mean(axis=0)
-    pitches = [euler_of(kabsch(centred, s - s.mean(axis=0)))[1] for s in shapes]
-    print(f"median pitch of the fitting faces after levelling: {np.median(pitches):.2f} deg")
+    model = metric_frame(sym, normal).astype(np.float32)
+    print(f"face plane tilt in the model frame: {plane_tilt_deg(model):.3f} deg (0 by construction); "
+          f"Frankfurt-like line (mesh 234/454 -> 230/450) {frankfurt_deg(model):+.1f} deg from level")
     nose = model[topo.NOSE_TIP]
     print(f"{len(shapes)} faces; nose tip {np.round(nose * 1000, 1)} mm, chin {np.round(model[topo.CHIN] * 1000, 1)} mm, "
           f"face width {1000 * np.ptp(model[:, 0]):.0f} mm, height {1000 * np.ptp(model[:, 1]):.0f} mm")

@@ -21,7 +21,9 @@ from pydantic import Field
 from models.runtime.device import device_field
 from models.runtime.onnx import load_stage_model
 from models.vision import face_mesh_topology as topo
+from models.registry import resolve_model
 from models.vision.blazeface import SPECS, anchors, decode
+from models.vision.head_pose import FaceModel
 from models.vision.roi import nms
 from models.vision.faces import Faces
 from models.vision.persons import Persons
@@ -50,6 +52,11 @@ class FaceMeshParams(StageParams):
                                                                             "nose keypoints to take the ROI from them")
     detector_threshold: float = Field(default=0.5, ge=0, le=1)
     min_presence: float = Field(default=0.5, ge=0, le=1, description="drop faces the mesh model says are not there")
+    mirror_average: bool = Field(default=True, description="each mesh pass also on the mirrored crop, the two "
+                                                           "meshes averaged: the model is not mirror-symmetric, and "
+                                                           "left-right bias of its landmarks turns into yaw and pitch")
+    face_model: str = Field(default="face_model_468", description="the symmetric face model whose left-right "
+                                                                  "vertex pairs mirror_average uses")
     refine_passes: int = Field(default=1, ge=0, le=2, description="re-runs of the mesh on the ROI from its mesh")
     max_faces: int = Field(default=16, ge=1, le=256, description="largest people first; the rest get no face")
     min_face_px: float = Field(default=12.0, ge=4, description="faces smaller than this (eye distance x 3) are "
@@ -128,6 +135,7 @@ class FaceMeshStage(Stage):
                           for d in p.detectors]
         self.mesh = load_stage_model(p.mesh_model, p.device, context.device)
         self.iris_model = load_stage_model(p.iris_model, p.device, context.device) if p.iris else None
+        self.mirror = FaceModel.load(resolve_model(p.face_model)).mirror_index() if p.mirror_average else None
 
     # ----- face ROIs --------------------------------------------------------------------------------------------
     def detect(self, image: np.ndarray, region: Roi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -174,13 +182,21 @@ class FaceMeshStage(Stage):
     def mesh_pass(self, image: np.ndarray, rois: list[Roi]) -> tuple[np.ndarray, np.ndarray]:
         """(N,468,3) image px (z in the same pixel scale) and presence (N,) for square face ROIs."""
         crops = crop_batch(image, rois, MESH_INPUT)
+        n = len(rois)
+        if self.mirror is not None:
+            crops = np.concatenate([crops, crops[:, :, ::-1]])
         raw, presence = self.mesh.run({self.mesh.input_names[0]: crops})[:2]
-        lm = raw.reshape(len(rois), 468, 3)
+        lm = raw.reshape(len(crops), 468, 3)
+        presence = presence.reshape(-1)
+        if self.mirror is not None:  # the mirrored crop's mesh, mirrored back, its vertices renamed left<->right
+            back = lm[n:, self.mirror].copy()
+            back[:, :, 0] = MESH_INPUT - back[:, :, 0]
+            lm, presence = (lm[:n] + back) / 2, (presence[:n] + presence[n:]) / 2  # logits
         out = np.empty_like(lm)
         for i, roi in enumerate(rois):
             out[i, :, :2] = roi.to_image(lm[i, :, :2], MESH_INPUT)
             out[i, :, 2] = lm[i, :, 2] * (roi.size / MESH_INPUT)
-        return out, _sigmoid(presence.reshape(-1))
+        return out, _sigmoid(presence)
 
     def iris_pass(self, image: np.ndarray, meshes: np.ndarray,
                   rotations: list[float]) -> tuple[np.ndarray, np.ndarray]:

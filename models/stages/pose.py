@@ -18,6 +18,7 @@ from models.runtime.onnx import load_stage_model
 from models.vision import pose_alignment
 from models.vision.heatmap_refine import refine_from_heatmaps
 from models.vision.keypoint_support import mask_support
+from models.vision.same_face import same_face_keep
 from models.vision.roi import Roi, crop_batch, roi_from_alignment, roi_from_box
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
@@ -77,6 +78,9 @@ class PoseParams(StageParams):
                            description="a person whose pose has an OKS above this with a better-scoring one is a "
                                        "duplicate (boxes cut at tile edges, upper-body boxes) and is not in the "
                                        "output; above 1 turns it off")
+    same_face: bool = Field(default=True, description="one face, one person: of two people whose noses are on the "
+                                                      "same face, or a low-score one (< 0.25) lying in another's "
+                                                      "head (a close-up's forehead), the stronger stays")
     max_batch: int = Field(default=4, ge=1,
                            description="people per model call: a crowd runs in calls of this many. On the CPU "
                                        "ONNX Runtime's arena keeps the activations of the largest call (~15 MiB "
@@ -188,6 +192,8 @@ class PoseStage(Stage):
         if len(out) > 1 and self.params.oks_nms <= 1:
             coco = out.keypoints[:, COCO17_ROWS]
             out = out[np.sort(oks_nms(coco, out.boxes, out.scores, self.params.oks_nms))]
+        if len(out) > 1 and self.params.same_face:
+            out = out[same_face_keep(out.boxes, out.scores, out.keypoints, out.keypoint_names)]
         return {"persons": out}
 
     def describe(self) -> dict:

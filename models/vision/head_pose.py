@@ -30,6 +30,12 @@ class FaceModel:
             raise ValueError(f"{path}: a face model must be 468x3 points, got {points.shape}")
         return cls(points)
 
+    def mirror_index(self) -> np.ndarray:
+        """(468,) the vertex each vertex becomes in a mirror image (left and right swapped): the model is
+        mirror-symmetric, so this is the nearest vertex to each vertex's mirror."""
+        mirrored = self.points * [-1.0, 1.0, 1.0]
+        return np.argmin(np.linalg.norm(self.points[:, None] - mirrored[None], axis=2), axis=1)
+
     def eye_centres(self) -> np.ndarray:
         """(2,3) centres of the eye openings (right, left), metres."""
         return np.stack([self.points[list(c)].mean(axis=0) for c in topo.EYE_CONTOURS])

@@ -166,22 +166,29 @@ def test_mirroring_negates_yaw_and_roll_and_keeps_pitch(face_stages):
         fa, fb = a.faces, b.faces
         ya, pa, ra = euler_of(fa.head_rotation[biggest(a)])
         yb, pb, rb = euler_of(fb.head_rotation[biggest(b)])
-        assert abs(ya + yb) < 4 and abs(pa - pb) < 4 and abs(ra + rb) < 4, (parts, (ya, pa, ra), (yb, pb, rb))
+        # the mesh is the mean of the crop's and its mirror's (mirror_average), so what is left is the ROI
+        assert abs(ya + yb) < 3 and abs(pa - pb) < 3 and abs(ra + rb) < 3, (parts, (ya, pa, ra), (yb, pb, rb))
         ga, gb = angles_of(fa.gaze[biggest(a)]), angles_of(fb.gaze[biggest(b)])
         assert abs(ga[0] + gb[0]) < 15 and abs(ga[1] - gb[1]) < 15, (parts, ga, gb)  # gaze rests on a few iris px
 
 
 def test_in_plane_rotation_is_roll(face_stages):
+    """Turning the image about its centre (the principal point of the guessed intrinsics) is rolling the camera
+    about its optical axis: the head rotation is pre-multiplied by that roll. (Yaw and pitch alone are not kept:
+    for a head pitched by p, a camera roll of a moves about p sin(a) of it into yaw.)"""
     image = read_rgb("300w", "indoor_020.png")
     h, w = image.shape[:2]
     base = faces_of(image, face_stages)
-    y0, p0, r0 = euler_of(base.faces.head_rotation[biggest(base)])
-    for angle in (-20, 20):  # OpenCV: positive = counter-clockwise in the image
+    r0 = base.faces.head_rotation[biggest(base)].astype(np.float64)
+    for angle in (-20, 20):  # OpenCV: positive = counter-clockwise in the image, about -z of the camera (y down)
         turned = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h))
         persons = faces_of(turned, face_stages)
-        y, p, r = euler_of(persons.faces.head_rotation[biggest(persons)])
-        # counter-clockwise in the image tilts the top of the head toward -x: roll falls by the angle
-        assert abs((r - r0) + angle) < 3 and abs(y - y0) < 4 and abs(p - p0) < 4, (angle, (y, p, r), (y0, p0, r0))
+        r = persons.faces.head_rotation[biggest(persons)].astype(np.float64)
+        c, s = np.cos(np.radians(-angle)), np.sin(np.radians(-angle))
+        expected = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ r0
+        off = np.degrees(np.arccos(np.clip((np.trace(expected.T @ r) - 1) / 2, -1, 1)))
+        assert off < 3, (angle, off, euler_of(r), euler_of(expected))
+        assert abs((euler_of(r)[2] - euler_of(r0)[2]) + angle) < 3  # roll falls by the angle
 
 
 def render_turned(image: np.ndarray, persons: Persons, i: int, model: FaceModel, turn: np.ndarray) -> np.ndarray:
