@@ -87,6 +87,56 @@ def pose_datasets(
         typer.echo(f"{'mean':<12} {'':>6} {'':>6} {'':>6} {np.mean([r['AP'] for r in scored]):>6.3f}")
 
 
+def _face_eval(what: str, data: Path, fmt: str | None, results: Path | None, graph: str, device: str,
+               as_json: bool) -> None:
+    """Shared body of `eval head-pose` and `eval gaze`."""
+    from models.eval.face_angles import read_results, run_graph, score
+    from models.eval.face_labels import read_labels
+
+    fmt, labels = read_labels(data, fmt)
+    records = read_results(results, labels) if results is not None else run_graph(labels, graph, device)
+    result = {"format": fmt, **score(labels, records, what)}
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    axes = ", ".join(f"{a} {v:.2f}" for a, v in result["mae"].items() if v is not None)
+    typer.echo(f"{what} on {result['labelled']} labelled images ({fmt}): {result['scored']} scored, "
+               f"{result['missed']} without a face")
+    if result["mean_angular_error"] is not None:
+        typer.echo(f"mean angular error {result['mean_angular_error']:.2f} deg; MAE {axes} deg")
+
+
+_FORMAT_HELP = "biwi | aflw2000 | mpiifacegaze | columbia | eth-xgaze (default: detected from the files)"
+
+
+@app.command("head-pose")
+def head_pose(
+    data: Path = typer.Option(..., "--data", help="labelled dataset folder"),
+    fmt: str = typer.Option(None, "--format", help=_FORMAT_HELP),
+    results: Path = typer.Option(None, "--results", help="score this results.jsonl (matched by image file name) "
+                                                         "instead of running the graph"),
+    graph: str = typer.Option("default", "--graph", "-g", help="graph YAML or shipped graph name"),
+    device: str = typer.Option("auto", "--device"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Head-pose error against labels: mean angular error and MAE of yaw, pitch, roll (Percept's convention)."""
+    _face_eval("head", data, fmt, results, graph, device, as_json)
+
+
+@app.command("gaze")
+def gaze(
+    data: Path = typer.Option(..., "--data", help="labelled dataset folder"),
+    fmt: str = typer.Option(None, "--format", help=_FORMAT_HELP),
+    results: Path = typer.Option(None, "--results", help="score this results.jsonl (matched by image file name) "
+                                                         "instead of running the graph"),
+    graph: str = typer.Option("default", "--graph", "-g", help="graph YAML or shipped graph name"),
+    device: str = typer.Option("auto", "--device"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Gaze error against labels: mean angular error and MAE of gaze yaw and pitch (Percept's convention)."""
+    _face_eval("gaze", data, fmt, results, graph, device, as_json)
+
+
 def _annotated_people(annotations: Path) -> int:
     """Ground-truth people that OKS scores: person annotations with at least one labelled keypoint."""
     data = json.loads(annotations.read_text())

@@ -199,8 +199,9 @@ class FaceMeshStage(Stage):
         return out, _sigmoid(presence)
 
     def iris_pass(self, image: np.ndarray, meshes: np.ndarray,
-                  rotations: list[float]) -> tuple[np.ndarray, np.ndarray]:
-        """(N,2,2) iris centres px and (N,2) iris diameters px per eye (right, left). The model knows one eye:
+                  rotations: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(N,2,2) iris centres px, (N,2) iris diameters px and (N,2,4,2) iris rim points px per eye (right,
+        left). The model knows one eye:
         the person's left eye is mirrored in, and its result mirrored back, as MediaPipe does."""
         rois = [r for mesh, rot in zip(meshes, rotations) for r in eye_rois(mesh, rot)]
         crops = crop_batch(image, rois, IRIS_INPUT)
@@ -213,7 +214,8 @@ class FaceMeshStage(Stage):
         rim = np.linalg.norm(image_pts[:, 1:] - image_pts[:, :1], axis=2)
         # the horizontal rim points: eyelids cover the top and bottom of the iris more often than its sides
         diameter = np.sort(rim, axis=1)[:, 2:].sum(axis=1)
-        return image_pts[:, 0].reshape(len(meshes), 2, 2), diameter.reshape(len(meshes), 2)
+        return (image_pts[:, 0].reshape(len(meshes), 2, 2), diameter.reshape(len(meshes), 2),
+                image_pts[:, 1:].reshape(len(meshes), 2, 4, 2))
 
     # ----- frame ----------------------------------------------------------------------------------------------
     def process(self, packet: FramePacket) -> dict[str, Any]:
@@ -252,6 +254,7 @@ class FaceMeshStage(Stage):
         found = np.zeros(n, bool)
         boxes, scores = faces.filled("boxes"), faces.filled("scores")
         landmarks, iris, diameter = faces.filled("landmarks"), faces.filled("iris"), faces.filled("iris_diameter_px")
+        rim = faces.filled("iris_rim")
         ok = presence >= self.params.min_presence
         for k, i in enumerate(rows):
             if not ok[k]:
@@ -263,12 +266,13 @@ class FaceMeshStage(Stage):
             landmarks[i] = meshes[k]
         if self.iris_model is not None and ok.any():
             keep = np.flatnonzero(ok)
-            centres, diameters = self.iris_pass(image, meshes[keep], [use[k].rotation for k in keep])
-            for c, d, k in zip(centres, diameters, keep):
-                iris[rows[k]], diameter[rows[k]] = c, d
+            centres, diameters, rims = self.iris_pass(image, meshes[keep], [use[k].rotation for k in keep])
+            for c, d, r, k in zip(centres, diameters, rims, keep):
+                iris[rows[k]], diameter[rows[k]], rim[rows[k]] = c, d, r
         with_iris = self.iris_model is not None
         return replace(faces, found=found, boxes=boxes, scores=scores, landmarks=landmarks,
-                       iris=iris if with_iris else None, iris_diameter_px=diameter if with_iris else None)
+                       iris=iris if with_iris else None, iris_diameter_px=diameter if with_iris else None,
+                       iris_rim=rim if with_iris else None)
 
     def describe(self) -> dict:
         models = {"mesh": self.mesh, "iris": self.iris_model}

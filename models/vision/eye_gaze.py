@@ -44,10 +44,15 @@ def eye_gaze(iris_px: np.ndarray, eyeball_centres: np.ndarray, intr: Intrinsics,
     return off / np.linalg.norm(off, axis=1, keepdims=True)
 
 
-def combine(eye_dirs: np.ndarray) -> np.ndarray:
-    """(2,3) per-eye gaze (NaN rows allowed) -> one unit vector: the mean of the eyes that are known."""
+def combine(eye_dirs: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """(2,3) per-eye gaze (NaN rows allowed) -> one unit vector: the mean of the eyes that are known, weighted by
+    ``weights`` (E,) (e.g. models/vision/iris_fit.eye_weights); equal weights where all known eyes weigh 0."""
     ok = np.all(np.isfinite(eye_dirs), axis=1)
     if not ok.any():
         return np.full(3, np.nan)
-    mean = eye_dirs[ok].mean(axis=0)
+    w = np.ones(len(eye_dirs)) if weights is None else np.nan_to_num(np.asarray(weights, np.float64))
+    w = np.where(ok, np.maximum(w, 0.0), 0.0)
+    if w.sum() <= 0:
+        w = ok.astype(np.float64)
+    mean = (eye_dirs[ok] * w[ok, None]).sum(axis=0)
     return mean / np.linalg.norm(mean)

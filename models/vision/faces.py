@@ -69,8 +69,9 @@ class Faces:
     """Faces aligned with the rows of a ``Persons``.
 
     found (n,) bool; boxes (n,4) xyxy px; scores (n,); landmarks (n,468,3) image px x, y and a relative depth z
-    in the same pixel scale (the face mesh; not written to JSON); iris (n,2,2) iris centres px per eye and
-    iris_diameter_px (n,2) (not in JSON either);
+    in the same pixel scale (the face mesh; not written to JSON); iris (n,2,2) iris centres px per eye,
+    iris_diameter_px (n,2) and iris_rim (n,2,4,2) the iris model's 4 points on each iris's rim px (not in JSON
+    either);
     head_rotation (n,3,3); head_translation (n,3) metres (the face model's origin in the camera frame);
     eye_gaze (n,2,3) unit gaze per eye; gaze (n,3) combined unit gaze; gaze_origin_3d (n,3) metres (between the
     eyes); gaze_target_3d (n,3) metres, gaze_target_px (n,2): where the gaze ray first meets the depth map;
@@ -83,6 +84,7 @@ class Faces:
     landmarks: np.ndarray | None = None
     iris: np.ndarray | None = None
     iris_diameter_px: np.ndarray | None = None
+    iris_rim: np.ndarray | None = None
     head_rotation: np.ndarray | None = None
     head_translation: np.ndarray | None = None
     eye_gaze: np.ndarray | None = None
@@ -93,7 +95,8 @@ class Faces:
     gaze_target_track_id: np.ndarray | None = None
     origin_source: np.ndarray | None = None  # (n,) index into ORIGIN_SOURCES: how the distance was known
 
-    _FLOAT_FIELDS = (("landmarks", (468, 3)), ("iris", (2, 2)), ("iris_diameter_px", (2,)), ("head_rotation", (3, 3)),
+    _FLOAT_FIELDS = (("landmarks", (468, 3)), ("iris", (2, 2)), ("iris_diameter_px", (2,)), ("iris_rim", (2, 4, 2)),
+                     ("head_rotation", (3, 3)),
                      ("head_translation", (3,)), ("eye_gaze", (2, 3)), ("gaze", (3,)), ("gaze_origin_3d", (3,)),
                      ("gaze_target_3d", (3,)), ("gaze_target_px", (2,)))
 

@@ -1,0 +1,148 @@
+"""Head-pose and gaze accuracy of Percept's results against labelled faces (models/eval/face_labels.py).
+
+Per image the largest face found is the labelled one (the datasets show one subject per image). Errors: the mean
+angular error (head: the angle of the rotation between predicted and true head rotation; gaze: the angle between
+the directions) and the mean absolute error per axis (yaw, pitch, roll for the head; yaw, pitch for gaze), in
+degrees, over the images with a prediction; images without one are counted as missed, not scored.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from models.eval.face_labels import FaceLabel
+from models.vision.faces import angles_of, euler_of
+from pipeline.errors import PerceptError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def largest_face(record: dict) -> dict | None:
+    """The face entry of the person with the largest face box in one results line."""
+    faces = [p.get("face") for p in record.get("persons") or [] if p.get("face")]
+    area = lambda f: (f["bbox"][2] - f["bbox"][0]) * (f["bbox"][3] - f["bbox"][1])  # noqa: E731
+    return max(faces, key=area) if faces else None
+
+
+def read_results(results: Path, labels: list[FaceLabel]) -> dict[int, dict]:
+    """Label index -> results line, matched by image file name (``source_name``)."""
+    if not results.is_file():
+        raise PerceptError(f"results file not found: {results}")
+    by_name: dict[str, int] = {}
+    for k, label in enumerate(labels):
+        if label.image.name in by_name:
+            raise PerceptError(f"two labelled images are named {label.image.name}; results are matched by file "
+                               f"name, so run the graph through `percept eval` instead of --results")
+        by_name[label.image.name] = k
+    matched = {}
+    for n, line in enumerate(results.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise PerceptError(f"{results}:{n}: not JSON ({exc.msg})") from exc
+            k = by_name.get(record.get("source_name"))
+            if k is not None:
+                matched[k] = record
+    return matched
+
+
+def unsmoothed_graph(graph: str, folder: Path) -> Path:
+    """A copy of ``graph`` with the head_gaze smoothing off: labelled images are separate photos, and the tracker
+    would tie the faces of neighbouring images into one track whose filter blends them."""
+    from app.runner import resolve_graph_path
+
+    raw = yaml.safe_load(resolve_graph_path(graph).read_text()) or {}
+    for stage in raw.get("stages") or []:
+        if isinstance(stage, dict) and stage.get("type") == "head_gaze":
+            stage["params"] = {**(stage.get("params") or {}), "smooth": False}
+    path = folder / "graph.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run_graph(labels: list[FaceLabel], graph: str, device: str) -> dict[int, dict]:
+    """Label index -> results line of ``percept run`` on the labelled images (head_gaze unsmoothed): one run per
+    set of intrinsics (written as intrinsics.yaml), the images linked in under unique names."""
+    groups: dict[tuple | None, list[int]] = {}
+    for k, label in enumerate(labels):
+        groups.setdefault(label.intrinsics, []).append(k)
+    matched: dict[int, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="percept-eval-faces-") as tmp:
+        graph_file = str(unsmoothed_graph(graph, Path(tmp)))
+        for g, (intr, members) in enumerate(groups.items()):
+            images, out = Path(tmp) / f"images{g}", Path(tmp) / f"out{g}"
+            images.mkdir()
+            names = {}
+            for k in members:
+                name = f"{k:07d}{labels[k].image.suffix.lower()}"
+                (images / name).symlink_to(labels[k].image.resolve())
+                names[name] = k
+            if intr is not None:
+                fx, fy, cx, cy = (float(v) for v in intr)
+                (images / "intrinsics.yaml").write_text(yaml.safe_dump({"fx": fx, "fy": fy, "cx": cx, "cy": cy}))
+            proc = subprocess.run([sys.executable, "-m", "app.cli", "run", "--graph", graph_file, "--source",
+                                   str(images), "--headless", "--out", str(out), "--no-progress", "--no-video",
+                                   "--device", device], capture_output=True, text=True, cwd=REPO)
+            if proc.returncode != 0:
+                tail = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+                raise PerceptError(f"percept run failed: {tail}")
+            for line in (out / "results.jsonl").read_text().splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    if record.get("source_name") in names:
+                        matched[names[record["source_name"]]] = record
+    return matched
+
+
+def _wrap(deg: np.ndarray) -> np.ndarray:
+    return (np.asarray(deg) + 180.0) % 360.0 - 180.0
+
+
+def rotation_angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Degrees of the rotation taking ``b`` to ``a``."""
+    c = (np.trace(np.asarray(a, np.float64).T @ np.asarray(b, np.float64)) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+def direction_angle(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    c = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+def score(labels: list[FaceLabel], records: dict[int, dict], what: str) -> dict:
+    """``what`` "head" or "gaze": labelled, scored and missed counts, mean angular error, per-axis MAE, and
+    per-image rows (image, true and predicted angles, error)."""
+    axes = ("yaw", "pitch", "roll") if what == "head" else ("yaw", "pitch")
+    rows, errors, missed = [], [], 0
+    labelled = [k for k, lab in enumerate(labels) if (lab.head_rotation if what == "head" else lab.gaze) is not None]
+    if not labelled:
+        raise PerceptError(f"these labels have no {'head pose' if what == 'head' else 'gaze'}")
+    for k in labelled:
+        face = largest_face(records.get(k, {}))
+        entry = face.get("head_pose" if what == "head" else "gaze") if face else None
+        if entry is None:
+            missed += 1
+            continue
+        if what == "head":
+            truth, pred = labels[k].head_rotation, np.array(entry["rotation"], np.float64)
+            true_axes, pred_axes, angle = euler_of(truth), euler_of(pred), rotation_angle(pred, truth)
+        else:
+            truth, pred = labels[k].gaze, np.array(entry["direction"], np.float64)
+            true_axes, pred_axes, angle = angles_of(truth), angles_of(pred), direction_angle(pred, truth)
+        diff = np.abs(_wrap(pred_axes - true_axes))
+        errors.append([angle, *diff])
+        rows.append({"image": str(labels[k].image), "true": dict(zip(axes, np.round(true_axes, 2).tolist())),
+                     "predicted": dict(zip(axes, np.round(pred_axes, 2).tolist())), "error": round(angle, 2)})
+    e = np.array(errors).reshape(-1, 1 + len(axes))
+    summary = {"labelled": len(labelled), "scored": len(rows), "missed": missed,
+               "mean_angular_error": round(float(e[:, 0].mean()), 3) if len(e) else None,
+               "mae": {a: (round(float(e[:, 1 + i].mean()), 3) if len(e) else None) for i, a in enumerate(axes)}}
+    return {**summary, "images": rows}
