@@ -25,6 +25,7 @@ from pipeline.metrics import RunReport, summarise_ms
 from pipeline.packet import FramePacket
 from pipeline.sinks.base import Sink
 from pipeline.sources.base import Source
+from pipeline.sources.pacing import Pacer
 from pipeline.stage import StreamContext, takes_state
 
 # Preloaded frames are held for the whole bench: 300 frames of 1280x720 RGB alone are 830 MB. The budget keeps a
@@ -99,6 +100,12 @@ def _mb(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
+def recorded_fps(frames: list[FramePacket]) -> float:
+    """The frame rate the preloaded frames were recorded at, from their timestamps (30 where they do not say)."""
+    span = frames[-1].timestamp - frames[0].timestamp if frames else 0.0
+    return (len(frames) - 1) / span if len(frames) > 1 and span > 0 else 30.0
+
+
 class MemorySource(Source):
     """Replays preloaded frames as fresh packets (new arrival times, empty results; the images are shared, not
     copied), forwards then backwards (``replay_index``) until ``total`` frames are given; ``rate_hz`` paces them
@@ -111,23 +118,19 @@ class MemorySource(Source):
         self.live = live
         self.frame_count = total or len(frames)
         self.rate_hz = rate_hz
-        span = frames[-1].timestamp - frames[0].timestamp if frames else 0.0
-        # the source's frame rate: timestamps go on increasing through the replay
-        self.fps = (len(frames) - 1) / span if len(frames) > 1 and span > 0 else 30.0
+        self.fps = recorded_fps(frames)  # the source's frame rate: timestamps go on increasing through the replay
         self._i = 0
-        self._t0 = 0.0
+        self._pacer = Pacer(rate_hz)
 
     def open(self) -> None:
         self._i = 0
-        self._t0 = time.perf_counter()
+        self._pacer.reset()
 
     def read(self) -> FramePacket | None:
         if self._i >= self.frame_count:
             return None
         if self.rate_hz:
-            delay = self._t0 + self._i / self.rate_hz - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
+            self._pacer.wait(self._i / self.fps)
         f = self.frames[replay_index(self._i, len(self.frames))]
         packet = replace(f, seq=self._i, timestamp=self._i / self.fps, arrival_time=time.perf_counter(), data={},
                          errors=[], latency_ms={}, index=-1)

@@ -52,6 +52,11 @@ def run(
     plugin: list[str] = typer.Option([], "--plugin", help="Extra stage class as module:Class (repeatable)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after N frames."),
     max_in_flight: Optional[int] = typer.Option(None, "--max-in-flight", min=1, help="Frames in the graph at once."),
+    realtime: Optional[bool] = typer.Option(None, "--realtime/--no-realtime", help="Live mode: release a "
+                                            "recording's frames at their own timestamps, like a camera (default "
+                                            "on for files in live mode; --no-realtime: as fast as it decodes)."),
+    rate: Optional[float] = typer.Option(None, "--rate", min=0.1, help="Live mode: pace a recording at this many "
+                                         "frames/s instead of its own timestamps."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | tensorrt for model stages."),
     video: bool = typer.Option(True, "--video/--no-video", help="Write annotated.mp4."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for files."),
@@ -63,12 +68,16 @@ def run(
     from app.runner import check_out_dir
     from app.session import Session
     from pipeline.sources import open_source
+    from pipeline.sources.pacing import paced_for_mode
 
     session = Session.from_options(graph, device, plugin)  # graph, stages and params validated, nothing loaded
     exports = session.exports_for(export)  # names and packages checked before anything opens
     from app.streams import parse_stream_sources
 
     specs = parse_stream_sources(source or [])
+    if len(specs) > 1 and (realtime is not None or rate is not None):
+        raise PerceptError("--realtime/--no-realtime and --rate apply to one --source; several streams in live "
+                           "mode are paced by their own timestamps")
     if len(specs) > 1:
         from app.streams import run_streams
 
@@ -81,6 +90,7 @@ def run(
         raise typer.Exit(code)
     src = open_source(specs[0].source if specs else None)
     chosen_mode = session.mode_for(src, mode)
+    paced_for_mode(src, chosen_mode, realtime, rate)  # a contradiction (--rate offline) is one line, before loading
     if not headless:
         ui = _try_ui()
         if ui is not None:  # the user's --mode (None: live for cameras, offline for files, decided by the UI)
@@ -92,7 +102,7 @@ def run(
     with signals, session:
         report = session.run_to_folder(src, out, video=video, progress=progress, mode=chosen_mode,
                                        max_frames=max_frames, max_in_flight=max_in_flight, on_stream=signals.attach,
-                                       exports=exports)
+                                       exports=exports, realtime=realtime, rate_hz=rate)
     raise typer.Exit(_report_exit(report, chosen_mode, out))
 
 
@@ -240,7 +250,11 @@ def bench(
                                             help="Also run the stages as a plain one-thread loop; report speed-up."),
     max_in_flight: Optional[int] = typer.Option(None, "--max-in-flight", min=1),
     rate: Optional[float] = typer.Option(None, "--rate", min=0.1, help="Pace the source at this many frames/s "
-                                         "like a camera (live mode default: 3x the graph's sequential rate)."),
+                                         "like a camera (live mode default: a recording's own frame rate, else "
+                                         "3x the graph's sequential rate)."),
+    realtime: Optional[bool] = typer.Option(None, "--realtime/--no-realtime", help="Live mode: replay the frames "
+                                            "at the source's own frame rate (default on for recordings, off for "
+                                            "synthetic)."),
     device: str = typer.Option("auto", "--device"),
     plugin: list[str] = typer.Option([], "--plugin"),
     streams: int = typer.Option(1, "--streams", min=1, help="Run N copies of the source as N streams at once "
@@ -251,12 +265,16 @@ def bench(
 ) -> None:
     """Throughput and per-stage / end-to-end latency percentiles of a graph."""
     from app.bench import bench as run_bench
-    from app.bench import bench_streams, memory_line, preload, run_sequential
+    from app.bench import bench_streams, memory_line, preload, recorded_fps, run_sequential
     from app.session import Session
     from pipeline.sources import open_source
 
     if mode not in ("live", "offline"):
         raise PerceptError(f"--mode must be live or offline, got {mode!r}")
+    if mode != "live" and realtime:
+        raise PerceptError("--realtime paces the source like a camera: it needs --mode live")
+    if rate is not None and realtime is False:
+        raise PerceptError("--rate paces the source; it cannot go with --no-realtime")
     if streams > 1 and (mode != "offline" or compare_sequential or rate):
         raise PerceptError("--streams measures offline throughput: leave out --mode live, --rate and "
                            "--compare-sequential")
@@ -294,8 +312,15 @@ def bench(
         return
     with session:
         if mode == "live" and rate is None:
-            probe = run_sequential(session, loaded[:30], min(30, frames))
-            rate = round(3 * probe.fps, 1)  # a camera clearly faster than the graph
+            if realtime is None:
+                from pipeline.sources.synthetic import SyntheticSource
+
+                realtime = not isinstance(src, SyntheticSource)  # a recording stands in for its camera
+            if realtime:
+                rate = round(recorded_fps(loaded), 3)
+            else:
+                probe = run_sequential(session, loaded[:30], min(30, frames))
+                rate = round(3 * probe.fps, 1)  # a camera clearly faster than the graph
         result = run_bench(session, loaded, frames, mode, compare_sequential, max_in_flight, rate)
     result["graph"] = str(session.graph_path)
     result["source"] = src.name

@@ -34,6 +34,7 @@ from pipeline.registry import load_plugin
 from pipeline.sinks.base import Sink, is_disk_full
 from pipeline.sources import open_source
 from pipeline.sources.base import Source
+from pipeline.sources.pacing import paced_for_mode
 
 log = logging.getLogger(__name__)
 # Keys every result line carries even when no stage wrote them (the documented results.jsonl contract).
@@ -277,10 +278,15 @@ class Session:
 
     def start(self, source: Source | str | None, sinks: Iterable[Sink] = (), mode: str | None = None,
               max_frames: int | None = None, max_in_flight: int | None = None,
-              stream_id: str | None = None) -> Stream:
-        """Attach a source (a Source or a spec string) and return at once; frames flow until it ends or stops."""
+              stream_id: str | None = None, realtime: bool | None = None,
+              rate_hz: float | None = None) -> Stream:
+        """Attach a source (a Source or a spec string) and return at once; frames flow until it ends or stops.
+        In live mode a recording is paced by its own timestamps like a camera (``realtime`` None or True; False:
+        as fast as it decodes), or at ``rate_hz`` frames/s (pipeline.sources.pacing)."""
         src = source if isinstance(source, Source) else open_source(source)
-        options = StreamOptions(self.mode_for(src, mode), max_in_flight, max_frames)
+        chosen = self.mode_for(src, mode)
+        src = paced_for_mode(src, chosen, realtime, rate_hz)
+        options = StreamOptions(chosen, max_in_flight, max_frames)
         on_result = self._mailbox.put if self._mailbox is not None else None
         return self.engine.open_stream(src, sinks, options, on_result, stream_id)
 
@@ -300,7 +306,8 @@ class Session:
                       mode: str | None = None, max_frames: int | None = None,
                       max_in_flight: int | None = None,
                       on_stream: Callable[[Stream], None] | None = None,
-                      exports: Iterable[str] | str | None = None) -> RunReport:
+                      exports: Iterable[str] | str | None = None, realtime: bool | None = None,
+                      rate_hz: float | None = None) -> RunReport:
         """What `percept run --headless` writes: results.jsonl (line by line), annotated.mp4 (fragmented),
         metrics.json (checkpoints while it runs, then how it ended, on every ending), and the ``exports`` (with the
         graph's: rerun, mcap, coco, mot; see models/export). ``on_stream`` gets the stream once it runs (the CLI
@@ -332,7 +339,8 @@ class Session:
                 total = min(total, max_frames) if total else max_frames
             sinks.append(ProgressSink(total, src.name))
         try:
-            stream = self.start(src, sinks, mode=mode, max_frames=max_frames, max_in_flight=max_in_flight)
+            stream = self.start(src, sinks, mode=mode, max_frames=max_frames, max_in_flight=max_in_flight,
+                                realtime=realtime, rate_hz=rate_hz)
         except BaseException as exc:  # nothing ran (a model, the source or a file failed, Ctrl-C while loading)
             error = folder.failure or (str(exc) if not isinstance(exc, KeyboardInterrupt) else None)
             checkpoint.final({"ended_by": _setup_ending(exc, folder), "error": error, "frames_done": 0,

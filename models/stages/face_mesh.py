@@ -9,10 +9,17 @@ Where the face ROI comes from, best first:
 A second landmark pass on the ROI that the first pass's mesh gives (rotation from the eye corners, as MediaPipe's
 face tracking does) makes the mesh independent of how rough the first ROI was. All faces of a frame go through
 the mesh model in one batched call, and all eyes through the iris model in another.
+
+Face ROI tracking (``track_faces``, MediaPipe's landmark-to-ROI loop): a tracked person (track_id >= 0) whose face
+was found on the stream's previous frame with presence >= ``track_min_presence``, and whose box still overlaps the
+box it had then (IoU >= ``track_min_iou``), starts from the ROI of the previous frame's final mesh and gets ONE
+mesh pass: that ROI is already what the second pass would have used. Where that pass's presence falls short, the
+face starts again from the keypoints / detector in the same frame. State is per stream, keyed by track id, and a
+track is forgotten on the first frame it has no face.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +37,7 @@ from models.vision.persons import Persons
 from models.vision.roi import Roi, crop_batch
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
-from pipeline.stage import Stage, StageContext, StageParams
+from pipeline.stage import Stage, StageContext, StageParams, StreamContext
 
 MESH_INPUT = 192
 IRIS_INPUT = 64
@@ -61,7 +68,39 @@ class FaceMeshParams(StageParams):
     max_faces: int = Field(default=16, ge=1, le=256, description="largest people first; the rest get no face")
     min_face_px: float = Field(default=12.0, ge=4, description="faces smaller than this (eye distance x 3) are "
                                                                "skipped: too few pixels for landmarks")
+    track_faces: bool = Field(default=True, description="a tracked person's face starts from its previous "
+                                                         "frame's mesh ROI: one mesh pass instead of 1 + "
+                                                         "refine_passes")
+    track_min_presence: float = Field(default=0.8, ge=0, le=1, description="least mesh presence to keep tracking "
+                                                                           "a face (and to accept a tracked pass)")
+    track_min_iou: float = Field(default=0.3, ge=0, le=1, description="least overlap of a person's box with its "
+                                                                      "box on the previous frame to reuse its ROI")
     device: str = device_field()
+
+
+@dataclass
+class TrackedFace:
+    """Where a track's face is expected on the next frame: the ROI of its final mesh, and the person's box then."""
+
+    roi: Roi
+    box: np.ndarray
+
+
+@dataclass
+class FaceTracks:
+    """One stream's tracked faces (track id -> TrackedFace) and how many faces took the one-pass path."""
+
+    faces: dict[int, TrackedFace] = field(default_factory=dict)
+    tracked_passes: int = 0
+    full_passes: int = 0
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
 
 
 def roi_from_keypoints(kps: np.ndarray, names: tuple[str, ...], threshold: float) -> Roi | None:
@@ -123,7 +162,7 @@ class FaceMeshStage(Stage):
     inputs = ("color",)
     optional_inputs = ("persons",)
     outputs = ("persons",)
-    stateless = True
+    stateless = False  # face ROI tracking: a stream's frames in order
     Params = FaceMeshParams
 
     def setup(self, context: StageContext) -> None:
@@ -137,7 +176,36 @@ class FaceMeshStage(Stage):
         self.iris_model = load_stage_model(p.iris_model, p.device, context.device) if p.iris else None
         self.mirror = FaceModel.load(resolve_model(p.face_model)).mirror_index() if p.mirror_average else None
 
+    def open_stream(self, stream: StreamContext) -> FaceTracks:
+        return FaceTracks()
+
     # ----- face ROIs --------------------------------------------------------------------------------------------
+    def tracked_rois(self, persons: Persons, state: FaceTracks | None) -> dict[int, Roi]:
+        """Row -> the previous frame's mesh ROI, for the ``max_faces`` largest tracked people that still overlap
+        where they were."""
+        if state is None or not self.params.track_faces or not state.faces or persons.track_ids is None:
+            return {}
+        areas = (persons.boxes[:, 2] - persons.boxes[:, 0]) * (persons.boxes[:, 3] - persons.boxes[:, 1])
+        out: dict[int, Roi] = {}
+        for i in np.argsort(-areas)[:self.params.max_faces]:
+            prev = state.faces.get(int(persons.track_ids[i]))
+            if prev is not None and persons.track_ids[i] >= 0 and \
+                    box_iou(prev.box, persons.boxes[i]) >= self.params.track_min_iou:
+                out[int(i)] = prev.roi
+        return out
+
+    def remember(self, persons: Persons, faces: Faces, state: FaceTracks | None) -> None:
+        """Keep the final mesh ROI of every tracked face found with good presence; forget every other track."""
+        if state is None or not self.params.track_faces:
+            return
+        state.faces = {}
+        if persons.track_ids is None:
+            return
+        for i in np.flatnonzero(faces.found):
+            tid = int(persons.track_ids[i])
+            if tid >= 0 and faces.scores[i] >= self.params.track_min_presence:
+                state.faces[tid] = TrackedFace(roi_from_mesh(faces.landmarks[i]), persons.boxes[i].copy())
+
     def detect(self, image: np.ndarray, region: Roi) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Faces in a square region of the image: boxes (n,4) and keypoints (n,6,2) in image px, scores (n,)."""
         boxes, kps, scores = [], [], []
@@ -218,7 +286,8 @@ class FaceMeshStage(Stage):
                 image_pts[:, 1:].reshape(len(meshes), 2, 4, 2))
 
     # ----- frame ----------------------------------------------------------------------------------------------
-    def process(self, packet: FramePacket) -> dict[str, Any]:
+    def process(self, packet: FramePacket, state: FaceTracks | None = None) -> dict[str, Any]:
+        """``state`` None (a caller without a stream): every face from scratch."""
         image = packet.color
         persons = packet.get("persons")
         if persons is None:  # no person stage in the graph: every detected face is a person
@@ -229,8 +298,19 @@ class FaceMeshStage(Stage):
             rois: list[Roi | None] = [roi_from_detection(b, k) for b, k in zip(boxes, kps)]
             faces = self.faces_for(image, rois)
         else:
-            first = self.person_rois(image, persons)
-            faces = self.faces_for(image, first)
+            n = len(persons)
+            tracked = self.tracked_rois(persons, state)
+            faces = Faces.none_found(n)
+            if tracked:  # one pass from last frame's mesh ROI; kept only where the mesh is surely still there
+                faces = self.faces_for(image, [tracked.get(i) for i in range(n)], refine_passes=0,
+                                       min_presence=max(self.params.min_presence, self.params.track_min_presence))
+                state.tracked_passes += len(tracked)
+            todo = np.array([i not in tracked or not faces.found[i] for i in range(n)], bool)
+            first = self.person_rois(image, persons, only=todo)
+            if any(r is not None for r in first):
+                faces = faces.merged(self.faces_for(image, first))
+                if state is not None:
+                    state.full_passes += sum(r is not None for r in first)
             # head keypoints can be a few pixels off on small faces (goggles, helmets): where their ROI was tried
             # and found no face, the face detector on the top of the box gets a second try
             again = np.array([r is not None and not f for r, f in zip(first, faces.found)], bool)
@@ -238,9 +318,15 @@ class FaceMeshStage(Stage):
                 retry = self.person_rois(image, persons, use_keypoints=False, only=again)
                 if any(r is not None for r in retry):
                     faces = faces.merged(self.faces_for(image, retry))
+            self.remember(persons, faces, state)
         return {"persons": replace(persons, faces=faces)}
 
-    def faces_for(self, image: np.ndarray, rois: list[Roi | None]) -> Faces:
+    def faces_for(self, image: np.ndarray, rois: list[Roi | None], refine_passes: int | None = None,
+                  min_presence: float | None = None) -> Faces:
+        """Faces for the rows with an ROI: 1 + ``refine_passes`` (default the parameter) mesh passes, kept where
+        the last pass's presence >= ``min_presence`` (default the parameter)."""
+        refine_passes = self.params.refine_passes if refine_passes is None else refine_passes
+        min_presence = self.params.min_presence if min_presence is None else min_presence
         n = len(rois)
         rows = [i for i, r in enumerate(rois) if r is not None]
         faces = Faces.none_found(n)
@@ -248,14 +334,14 @@ class FaceMeshStage(Stage):
             return faces
         use = [rois[i] for i in rows]
         meshes, presence = self.mesh_pass(image, use)
-        for _ in range(self.params.refine_passes):
+        for _ in range(refine_passes):
             use = [roi_from_mesh(m) for m in meshes]
             meshes, presence = self.mesh_pass(image, use)
         found = np.zeros(n, bool)
         boxes, scores = faces.filled("boxes"), faces.filled("scores")
         landmarks, iris, diameter = faces.filled("landmarks"), faces.filled("iris"), faces.filled("iris_diameter_px")
         rim = faces.filled("iris_rim")
-        ok = presence >= self.params.min_presence
+        ok = presence >= min_presence
         for k, i in enumerate(rows):
             if not ok[k]:
                 continue

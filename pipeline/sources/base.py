@@ -18,6 +18,7 @@ class Source:
 
     name: str = "source"
     live: bool = False
+    paced: bool = False  # it releases frames at their own time itself (pipeline.sources.pacing): not paced twice
     frame_count: int | None = None  # known length of a recording, for progress bars
     fps: float | None = None
 

@@ -33,6 +33,8 @@ _RESYNC_S = 0.25
 class PlaybackSource(Source):
     """A recording with player controls. Thread-safe controls; ``read`` runs on one thread."""
 
+    paced = True  # by fps x speed, on its own clock
+
     def __init__(self, inner: Source, reopen: Callable[[], Source] | None = None, speed: float = 1.0,
                  loop: bool = False, paused: bool = False) -> None:
         self.inner = inner

@@ -5,13 +5,12 @@ a pole) moving at different depths, with depth consistent with the colour image 
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from calibration.camera import Intrinsics
 from pipeline.packet import FramePacket
 from pipeline.sources.base import Source, SourceSpec, register_source
+from pipeline.sources.pacing import Pacer
 
 
 class SyntheticSource(Source):
@@ -25,11 +24,12 @@ class SyntheticSource(Source):
         self.frame_count = frames
         self.realtime = realtime
         self.live = realtime
+        self.paced = realtime
+        self._pacer = Pacer(fps)
         self.name = f"synthetic {width}x{height}@{fps:g}"
         f = 0.9 * width
         self.intrinsics = Intrinsics(width, height, f, f, (width - 1) / 2, (height - 1) / 2)
         self._k = 0
-        self._t0 = 0.0
         yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
         self._xx, self._yy = xx, yy
         # static background: a wall with a checker texture; a floor below the horizon
@@ -47,7 +47,7 @@ class SyntheticSource(Source):
 
     def open(self) -> None:
         self._k = 0
-        self._t0 = time.perf_counter()
+        self._pacer.reset()
 
     def render(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Colour (RGB uint8) and depth (metres, float32) of frame k."""
@@ -83,10 +83,7 @@ class SyntheticSource(Source):
         if self.frame_count is not None and k >= self.frame_count:
             return None
         if self.realtime:
-            due = self._t0 + k / self.fps
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
+            self._pacer.wait(k / self.fps)
         color, depth_m = self.render(k)
         depth = np.clip(depth_m * 1000.0, 0, 65535).astype(np.uint16)
         self._k += 1

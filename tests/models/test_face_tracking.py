@@ -1,0 +1,117 @@
+"""Face ROI tracking in face_mesh: on a real close-up clip, a tracked face takes one mesh pass after its first
+frame, its head pose stays within ~2 degrees of the from-scratch (keypoints + refine pass) result, and it starts
+again from the keypoints when the tracked pass's presence drops or the person's box moves away."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import av
+import numpy as np
+import pytest
+
+from models.stages.face_mesh import FaceTracks, box_iou
+from models.vision.faces import euler_of
+from pipeline.packet import FramePacket
+from pipeline.stage import StreamContext
+from tests.conftest import data_path
+from tests.models.test_face import stage
+
+CLIP = data_path("action_clips", "tests_data_test.avi")
+FRAMES = 12
+
+
+@pytest.fixture(scope="module")
+def people():
+    """The clip's first frames through detector, tracker and pose: (image, persons) per frame."""
+    if not CLIP.is_file():
+        pytest.skip(f"{CLIP} not present")
+    det, tracker, pose = stage("person_detector"), stage("tracker"), stage("pose")
+    track_state = tracker.open_stream(StreamContext("t"))
+    out = []
+    with av.open(str(CLIP)) as container:
+        for k, frame in enumerate(container.decode(video=0)):
+            if k >= FRAMES:
+                break
+            packet = FramePacket(k, k / 25.0, frame.to_ndarray(format="rgb24"))
+            packet.apply(det.process(packet))
+            packet.apply(tracker.process(packet, track_state))
+            packet.apply(pose.process(packet))
+            out.append((packet.color, packet.get("persons")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def head_gaze():
+    return stage("head_gaze")
+
+
+def run_faces(face, head_gaze, frames, state):
+    results = []
+    for k, (image, persons) in enumerate(frames):
+        packet = FramePacket(k, k / 25.0, image)
+        packet.data["persons"] = persons
+        packet.apply(face.process(packet, state))
+        packet.apply(head_gaze.process(packet))
+        results.append(packet.get("persons"))
+    return results
+
+
+def head_angles(persons) -> np.ndarray:
+    i = int(np.flatnonzero(persons.faces.found)[0])
+    return np.asarray(euler_of(persons.faces.head_rotation[i]))
+
+
+def test_tracked_face_takes_one_pass_and_keeps_the_head_pose(people, head_gaze):
+    tracked_stage, scratch_stage = stage("face_mesh"), stage("face_mesh", track_faces=False)
+    assert all(p.track_ids[0] >= 0 for _, p in people[1:]), "the clip's person should be tracked"
+    state = tracked_stage.open_stream(StreamContext("a"))
+    tracked = run_faces(tracked_stage, head_gaze, people, state)
+    scratch = run_faces(scratch_stage, head_gaze, people, scratch_stage.open_stream(StreamContext("b")))
+    assert all(p.faces.found.any() for p in tracked) and all(p.faces.found.any() for p in scratch)
+    # the first frame from the keypoints, every later one from the previous frame's mesh ROI
+    assert state.full_passes == 1 and state.tracked_passes == FRAMES - 1
+    diffs = np.array([np.abs(head_angles(t) - head_angles(s)) for t, s in zip(tracked, scratch)])
+    assert diffs[0].max() < 1e-6  # the same first frame
+    assert np.median(diffs) < 1.0 and diffs.max() < 2.5, diffs
+    # only tracks that are still there are kept
+    assert set(state.faces) == {int(people[-1][1].track_ids[0])}
+
+
+def test_tracking_falls_back_when_presence_drops_or_the_box_moves(people, head_gaze):
+    face = stage("face_mesh")
+    state = face.open_stream(StreamContext("c"))
+    run_faces(face, head_gaze, people[:2], state)
+    tid = int(people[1][1].track_ids[0])
+    assert tid in state.faces and state.tracked_passes == 1
+    # presence drops: the remembered ROI points at an empty patch of the image, the tracked pass finds no face
+    # there, and the same frame starts again from the keypoints (and finds the face)
+    good = state.faces[tid]
+    h, w = people[2][0].shape[:2]
+    state.faces[tid] = replace(good, roi=replace(good.roi, cx=w - 5.0, cy=h - 5.0, size=8.0))
+    before_full = state.full_passes
+    persons = run_faces(face, head_gaze, people[2:3], state)[0]
+    assert state.full_passes == before_full + 1 and persons.faces.found.any()
+    assert tid in state.faces  # tracked again from the face found
+    # the box moved away: the remembered ROI is not used at all
+    image, moved = people[3]
+    far = moved.boxes.copy()
+    far[:, [0, 2]] += w  # no overlap with where the person was
+    assert box_iou(state.faces[tid].box, far[0]) == 0.0
+    tracked_before, full_before = state.tracked_passes, state.full_passes
+    run_faces(face, head_gaze, [(image, replace(moved, boxes=far))], state)
+    assert state.tracked_passes == tracked_before and state.full_passes >= full_before
+
+
+def test_tracks_that_go_away_are_forgotten_and_untracked_people_never_tracked(people, head_gaze):
+    face = stage("face_mesh")
+    state = face.open_stream(StreamContext("d"))
+    run_faces(face, head_gaze, people[:2], state)
+    assert state.faces
+    image, persons = people[2]
+    empty = persons[np.zeros(len(persons), bool)]
+    run_faces(face, head_gaze, [(image, empty)], state)
+    assert state.faces == {}
+    untracked = replace(persons, track_ids=np.full(len(persons), -1))
+    run_faces(face, head_gaze, [(image, untracked)] * 2, state)
+    assert state.faces == {} and state.tracked_passes == 1
+    assert isinstance(state, FaceTracks)
