@@ -76,8 +76,11 @@ class EdgesStage(_OpenCVStage):
     def process(self, packet: FramePacket) -> dict[str, Any]:
         edges = cv2.Canny(packet.get("smooth"), self.params.low, self.params.high)
         edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+        count = np.count_nonzero(edges)
+        if not count:  # a flat frame: no edge to measure from (distanceTransform would give inf)
+            return {"edges": edges, "edge_density": 0.0, "edge_distance": None}
         distance = cv2.distanceTransform(cv2.bitwise_not(edges), cv2.DIST_L2, 5)
-        return {"edges": edges, "edge_density": round(float(np.count_nonzero(edges)) / edges.size, 5),
+        return {"edges": edges, "edge_density": round(float(count) / edges.size, 5),
                 "edge_distance": round(float(distance.mean()), 3)}
 
 
@@ -102,7 +105,12 @@ class MotionStage(_OpenCVStage):
 
     def process(self, packet: FramePacket, state: dict[str, np.ndarray | None]) -> dict[str, Any]:
         s = self.params.scale
-        small = cv2.resize(packet.get("smooth"), None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        image = packet.get("smooth")
+        if round(min(image.shape[:2]) * s) >= 1:
+            small = cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        else:  # a side of a pixel or two would scale to nothing: keep it one pixel
+            size = (max(1, round(image.shape[1] * s)), max(1, round(image.shape[0] * s)))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         previous, state["previous"] = state["previous"], small
         if previous is None or previous.shape != small.shape:
             return {"motion": 0.0}

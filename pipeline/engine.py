@@ -44,14 +44,17 @@ class StreamOptions:
 
 
 class _Inlet:
-    """A node's input, shared by all streams. Ordered inlets hand out each stream's packets strictly by index."""
+    """A node's input, shared by all streams. Ordered inlets hand out each stream's packets strictly by index,
+    unordered ones in arrival order per stream. Either way the streams take turns (round robin over those with a
+    packet ready): a stream that filled the queue first cannot starve the others, and one with nothing ready (a
+    stalled source) is skipped, never waited for."""
 
     def __init__(self, ordered: bool) -> None:
         self.ordered = ordered
         self.cond = threading.Condition()
         self.waiting: dict[str, dict[int, FramePacket]] = {}  # ordered: stream -> index -> packet
         self.next_index: dict[str, int] = {}
-        self.fifo: deque[FramePacket] = deque()
+        self.fifo: dict[str, deque[FramePacket]] = {}  # unordered: stream -> packets in arrival order
         self.size = 0
         self.closed = False
 
@@ -60,14 +63,18 @@ class _Inlet:
             if self.ordered:
                 self.waiting.setdefault(packet.stream_id, {})[packet.index] = packet
             else:
-                self.fifo.append(packet)
+                self.fifo.setdefault(packet.stream_id, deque()).append(packet)
             self.size += 1
             self.cond.notify()
             return self.size
 
     def _take(self) -> FramePacket | None:
         if not self.ordered:
-            return self.fifo.popleft() if self.fifo else None
+            for sid, queue in self.fifo.items():
+                if queue:
+                    self.fifo[sid] = self.fifo.pop(sid)  # round robin: this stream goes to the back
+                    return queue.popleft()
+            return None
         for sid, waiting in self.waiting.items():
             nxt = self.next_index.get(sid, 0)
             if nxt in waiting:
@@ -97,10 +104,7 @@ class _Inlet:
         with self.cond:
             self.size -= len(self.waiting.pop(stream_id, {}))
             self.next_index.pop(stream_id, None)
-            if not self.ordered:
-                kept = deque(p for p in self.fifo if p.stream_id != stream_id)
-                self.size -= len(self.fifo) - len(kept)
-                self.fifo = kept
+            self.size -= len(self.fifo.pop(stream_id, ()))
 
     def close(self) -> None:
         with self.cond:
