@@ -1,6 +1,7 @@
 """The ``percept`` command line (typer). User mistakes end as one line on stderr and a non-zero exit."""
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
 import logging
@@ -176,7 +177,16 @@ class _RunSignals:
             # once a signal ended the run, a second one that lands while the process exits must not kill it with
             # the default handler (exit -2 instead of 130): outputs are closed, so it is ignored; a third exits now
             signal.signal(signum, self._after_run if self.count else previous)
+        if self.count and self._previous:
+            # the interpreter puts the default handlers back late in its shutdown: from the atexit hooks on, the
+            # signals are ignored at the OS level, so one landing in the last moments cannot turn 130 into -2
+            atexit.register(self._ignore_signals, tuple(self._previous))
         self._previous.clear()
+
+    @staticmethod
+    def _ignore_signals(signums: tuple[int, ...]) -> None:
+        for signum in signums:
+            signal.signal(signum, signal.SIG_IGN)
 
     def _after_run(self, signum, frame) -> None:
         self.count += 1

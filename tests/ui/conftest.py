@@ -2,6 +2,8 @@
 closes what it opened, and helpers to wait for frames."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 pytest.importorskip("PyQt6.QtWidgets")
@@ -53,7 +55,16 @@ def open_window(qtbot, tmp_path, settings_file):
 def wait_frames(qtbot, window: MainWindow, n: int = 1, timeout_ms: int = 60_000) -> None:
     """Until ``n`` more frames have been painted."""
     target = window.frames_shown + n
-    qtbot.waitUntil(lambda: window.frames_shown >= target, timeout=timeout_ms)
+    try:
+        qtbot.waitUntil(lambda: window.frames_shown >= target, timeout=timeout_ms)
+    except Exception:
+        # an intermittent stall of the first window in long full-suite runs (not seen alone or under CPU load):
+        # the stacks of every thread go to the real stderr (the CI log), to find what waits on what
+        import faulthandler
+
+        print(f"no frame painted: {window.frames_shown} shown, waiting for {target}", file=sys.__stderr__)
+        faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
+        raise
 
 
 def wait_started(qtbot, window: MainWindow, previous=None, timeout_ms: int = 60_000) -> None:
