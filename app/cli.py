@@ -275,7 +275,7 @@ def bench(
 ) -> None:
     """Throughput and per-stage / end-to-end latency percentiles of a graph."""
     from app.bench import bench as run_bench
-    from app.bench import bench_streams, memory_line, preload, recorded_fps, run_sequential
+    from app.bench import bench_exports, bench_streams, memory_line, preload, recorded_fps, run_sequential
     from app.session import Session
     from pipeline.sources import open_source
 
@@ -295,30 +295,15 @@ def bench(
                            "--rate and --compare-sequential")
     src = open_source(source)
     loaded = preload(src, frames)
-    if exports:
-        from app.bench import bench_exports
-
+    if exports or streams > 1:
         with session:
-            result = bench_exports(session, loaded, frames, exports, max_in_flight)
+            result = (bench_exports(session, loaded, frames, exports, max_in_flight) if exports
+                      else bench_streams(session, loaded, frames, streams, max_in_flight))
         result["graph"], result["source"] = str(session.graph_path), src.name
         if as_json:
             typer.echo(json.dumps(result, indent=2))
-            return
-        typer.echo(f"graph {session.graph_path.name} on {src.name}, {frames} frames "
-                   f"{result['frame_size'][0]}x{result['frame_size'][1]}, offline, one run after another:")
-        for run in result["runs"]:
-            size = ", ".join(f"{k} {v / 2 ** 20:.2f} MiB" for k, v in run["bytes"].items())
-            typer.echo(f"  {run['label']:<28} {run['fps']:7.2f} frames/s  x{run['relative']}"
-                       + (f"  ({size})" if size else ""))
-        return
-    if streams > 1:
-        with session:
-            result = bench_streams(session, loaded, frames, streams, max_in_flight)
-        result["graph"], result["source"] = str(session.graph_path), src.name
-        if as_json:
-            typer.echo(json.dumps(result, indent=2))
-            return
-        _print_streams(result, session.graph_path.name, src.name)
+        else:
+            (_print_exports if exports else _print_streams)(result, session.graph_path.name, src.name)
         return
     with session:
         if mode == "live" and rate is None:
@@ -352,6 +337,15 @@ def bench(
     if "sequential" in result:
         typer.echo(f"sequential: {result['sequential']['fps']:.1f} frames/s -> speed-up x{result['speedup']}")
     typer.echo(memory_line(result))
+
+
+def _print_exports(result: dict, graph: str, source: str) -> None:
+    typer.echo(f"graph {graph} on {source}, {result['frames']} frames {result['frame_size'][0]}x"
+               f"{result['frame_size'][1]}, offline, one run after another:")
+    for run in result["runs"]:
+        size = ", ".join(f"{k} {v / 2 ** 20:.2f} MiB" for k, v in run["bytes"].items())
+        typer.echo(f"  {run['label']:<28} {run['fps']:7.2f} frames/s  x{run['relative']}"
+                   + (f"  ({size})" if size else ""))
 
 
 def _print_streams(result: dict, graph: str, source: str) -> None:

@@ -110,7 +110,7 @@ def find_label_files(labels_dir: Path) -> list[Path]:
 
 def import_penn_action(labels_dir: Path, out: Path, val_fraction: float = 0.2, seed: int = 0,
                        fps: float | None = None, source_fps: float = PENN_SOURCE_FPS,
-                       keypoint_threshold: float = 0.3, limit: int | None = None) -> dict:
+                       keypoint_threshold: float = 0.3) -> dict:
     """Write the dataset to ``out``; returns a summary (clips, frames per class, split sizes)."""
     if not 0 <= val_fraction < 1:
         raise PerceptError(f"--val-fraction must be in [0, 1), got {val_fraction}")
@@ -118,7 +118,7 @@ def import_penn_action(labels_dir: Path, out: Path, val_fraction: float = 0.2, s
         raise PerceptError(f"--fps must be positive, got {fps}")
     if out.exists() and not out.is_dir():
         raise PerceptError(f"--out {out} exists and is not a folder")
-    files = find_label_files(Path(labels_dir))[:limit]
+    files = find_label_files(Path(labels_dir))
     clips = [read_clip(p) for p in files]
     classes = [BACKGROUND, *sorted({c.action for c in clips})]
     column = {n: i for i, n in enumerate(classes)}

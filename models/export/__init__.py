@@ -11,7 +11,7 @@ import importlib.util
 from pathlib import Path
 from typing import Iterable
 
-from models.export.base import Exporter
+from models.export.base import Exporter, LastFrameResult
 from pipeline.errors import PerceptError
 
 EXPORTS = ("rerun", "rerun-live", "mcap", "coco", "mot")
@@ -74,7 +74,10 @@ def make_exporters(names: Iterable[str], folder: str | Path) -> list[Exporter]:
     names = list(names)
     check_packages(names)
     out: list[Exporter] = []
+    shared = LastFrameResult()
     for name in names:
         cls = exporter_class(name)
-        out.append(cls(folder, live=True) if name == "rerun-live" else cls(folder))
+        exporter = cls(folder, live=True) if name == "rerun-live" else cls(folder)
+        exporter.results = shared
+        out.append(exporter)
     return out

@@ -11,6 +11,20 @@ from pipeline.packet import FramePacket
 from pipeline.sinks.base import Sink
 
 
+class LastFrameResult:
+    """The ``FrameResult`` of the last packet seen. The exporters of one run share one, so a frame is turned into
+    its result line once, not once per export (sinks get the packets in order, on one thread)."""
+
+    def __init__(self) -> None:
+        self._packet: FramePacket | None = None
+        self._result: FrameResult | None = None
+
+    def of(self, packet: FramePacket) -> FrameResult:
+        if packet is not self._packet:
+            self._packet, self._result = packet, FrameResult.from_json(packet.to_record())
+        return self._result
+
+
 class Exporter(Sink):
     """Subclasses implement ``open``, ``add`` and ``close``; ``path`` is the file written (named in errors)."""
 
@@ -20,12 +34,14 @@ class Exporter(Sink):
     def __init__(self, folder: str | Path) -> None:
         self.path = Path(folder) / self.filename
         self.frames = 0
+        self.results = LastFrameResult()  # make_exporters gives the exporters of a run one shared instance
 
     def write(self, packet: FramePacket) -> None:
-        self.add(FrameResult.from_json(packet.to_record()), packet)
+        self.add(self.results.of(packet), packet)
 
     def add(self, result: FrameResult, packet: FramePacket | None = None) -> None:
-        raise NotImplementedError
+        """One frame: ``result`` as results.jsonl holds it, ``packet`` for images (None when converting)."""
+        raise NotImplementedError  # abstract: each format implements it
 
 
 def timestamp_ns(result: FrameResult) -> int:

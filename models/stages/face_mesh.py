@@ -305,8 +305,8 @@ class FaceMeshStage(Stage):
                 faces = self.faces_for(image, [tracked.get(i) for i in range(n)], refine_passes=0,
                                        min_presence=max(self.params.min_presence, self.params.track_min_presence))
                 state.tracked_passes += len(tracked)
-            todo = np.array([i not in tracked or not faces.found[i] for i in range(n)], bool)
-            first = self.person_rois(image, persons, only=todo)
+            untracked = np.array([i not in tracked or not faces.found[i] for i in range(n)], bool)
+            first = self.person_rois(image, persons, only=untracked)
             if any(r is not None for r in first):
                 faces = faces.merged(self.faces_for(image, first))
                 if state is not None:
