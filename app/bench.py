@@ -106,6 +106,12 @@ def recorded_fps(frames: list[FramePacket]) -> float:
     return (len(frames) - 1) / span if len(frames) > 1 and span > 0 else 30.0
 
 
+class PreloadedFrames(list):
+    """Preloaded frames, and whether their source's frames follow each other in time (``Source.sequence``)."""
+
+    sequence: bool = True
+
+
 class MemorySource(Source):
     """Replays preloaded frames as fresh packets (new arrival times, empty results; the images are shared, not
     copied), forwards then backwards (``replay_index``) until ``total`` frames are given; ``rate_hz`` paces them
@@ -119,6 +125,7 @@ class MemorySource(Source):
         self.frame_count = total or len(frames)
         self.rate_hz = rate_hz
         self.fps = recorded_fps(frames)  # the source's frame rate: timestamps go on increasing through the replay
+        self.sequence = getattr(frames, "sequence", True)
         self._i = 0
         self._pacer = Pacer(rate_hz)
 
@@ -151,15 +158,16 @@ def preload_budget_mb() -> float:
     return budget
 
 
-def preload(source: Source, n: int, budget_mb: float | None = None) -> list[FramePacket]:
+def preload(source: Source, n: int, budget_mb: float | None = None) -> PreloadedFrames:
     """Up to n frames, at most 300 distinct ones and at most ``budget_mb`` MiB of images (default
     ``PRELOAD_BUDGET_MB`` or ``$PERCEPT_BENCH_PRELOAD_MB``; always at least one frame): the bench replays them
     forwards and backwards to make up n."""
     n = min(n, MAX_DISTINCT_FRAMES)
     budget = (preload_budget_mb() if budget_mb is None else budget_mb) * 1024 * 1024
-    frames: list[FramePacket] = []
+    frames = PreloadedFrames()
     held = 0
     with source:
+        frames.sequence = getattr(source, "sequence", True)
         while len(frames) < n:
             packet = source.read()
             if packet is None:
@@ -203,7 +211,7 @@ def run_sequential(session: Session, frames: list[FramePacket], total: int) -> S
     session.engine.start()
     graph = session.graph
     nodes = [graph.nodes[n] for n in graph.order]
-    stream = StreamContext("sequential", "memory")
+    stream = StreamContext("sequential", "memory", sequence=getattr(frames, "sequence", True))
     states = {node.name: node.stage.open_stream(stream) for node in nodes}
     with_state = {node.name: takes_state(node.stage) for node in nodes}
     stage_ms: dict[str, list[float]] = {n.name: [] for n in nodes}

@@ -200,7 +200,8 @@ class Stream:
         engine = self.engine
         opened: list[str] = []
         try:
-            context = StreamContext(self.id, self.source.name, self.options.mode, self.source.live, self.source.fps)
+            context = StreamContext(self.id, self.source.name, self.options.mode, self.source.live, self.source.fps,
+                                    getattr(self.source, "sequence", True))
             for name in engine.graph.order:
                 self.states[name] = engine.graph.nodes[name].stage.open_stream(context)
                 opened.append(name)

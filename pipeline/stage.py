@@ -43,6 +43,7 @@ class StreamContext:
     mode: str = "offline"
     live: bool = False
     fps: float | None = None
+    sequence: bool = True  # frames follow each other in time; False: unrelated images (nothing carries over)
 
 
 class Stage:

@@ -249,9 +249,11 @@ def _float16_copy(path: Path) -> str:
     return str(target)
 
 
-def load_stage_model(model: str, stage_device: str = "auto", session_device: str = "auto") -> OnnxModel:
+def load_stage_model(model: str, stage_device: str = "auto", session_device: str = "auto",
+                     intra_op_threads: int = 0) -> OnnxModel:
     """A model stage's ONNX model: a manifest name or a path, on the device ``select_device`` picks."""
     from models.registry import resolve_model
     from models.runtime.device import select_device
 
-    return OnnxModel(resolve_model(model), device=select_device(stage_device, session_device))
+    return OnnxModel(resolve_model(model), device=select_device(stage_device, session_device),
+                     intra_op_threads=intra_op_threads)

@@ -75,6 +75,10 @@ class FaceMeshParams(StageParams):
                                                                            "a face (and to accept a tracked pass)")
     track_min_iou: float = Field(default=0.3, ge=0, le=1, description="least overlap of a person's box with its "
                                                                       "box on the previous frame to reuse its ROI")
+    retry_every: int = Field(default=5, ge=1, description="a tracked person whose face was looked for and not found "
+                                                          "is looked for again after this many frames, not on "
+                                                          "every frame (a back, a face too dark or too small "
+                                                          "costs a detector call and mesh passes each time)")
     device: str = device_field()
 
 
@@ -91,6 +95,7 @@ class FaceTracks:
     """One stream's tracked faces (track id -> TrackedFace) and how many faces took the one-pass path."""
 
     faces: dict[int, TrackedFace] = field(default_factory=dict)
+    not_found: dict[int, int] = field(default_factory=dict)  # track id -> frames since its face was looked for
     tracked_passes: int = 0
     full_passes: int = 0
 
@@ -194,9 +199,31 @@ class FaceMeshStage(Stage):
                 out[int(i)] = prev.roi
         return out
 
-    def remember(self, persons: Persons, faces: Faces, state: FaceTracks | None) -> None:
-        """Keep the final mesh ROI of every tracked face found with good presence; forget every other track."""
-        if state is None or not self.params.track_faces:
+    def due(self, persons: Persons, state: FaceTracks | None) -> np.ndarray:
+        """Rows whose face may be looked for from scratch on this frame: people seen for the first time, and of the
+        tracked people whose face was not found, the one that waited longest once it has waited ``retry_every``
+        frames (one retry per frame: retries of several people spread over frames instead of piling up on one)."""
+        if state is None or persons.track_ids is None:
+            return np.ones(len(persons), bool)
+        waited = np.array([state.not_found.get(int(t), -1) for t in persons.track_ids])
+        due = waited < 0
+        if (waited >= self.params.retry_every).any():
+            due[int(np.argmax(waited))] = True
+        return due
+
+    def remember(self, persons: Persons, faces: Faces, state: FaceTracks | None,
+                 looked: np.ndarray | None = None) -> None:
+        """Keep the final mesh ROI of every tracked face found with good presence; forget every other track.
+        Tracked people whose face was looked for (``looked``) and not found wait ``retry_every`` frames."""
+        if state is None:
+            return
+        if persons.track_ids is not None:
+            before, state.not_found = state.not_found, {}
+            for i, tid in enumerate(int(t) for t in persons.track_ids):
+                if tid < 0 or faces.found[i]:
+                    continue
+                state.not_found[tid] = 0 if looked is not None and looked[i] else before.get(tid, 0) + 1
+        if not self.params.track_faces:
             return
         state.faces = {}
         if persons.track_ids is None:
@@ -306,6 +333,7 @@ class FaceMeshStage(Stage):
                                        min_presence=max(self.params.min_presence, self.params.track_min_presence))
                 state.tracked_passes += len(tracked)
             untracked = np.array([i not in tracked or not faces.found[i] for i in range(n)], bool)
+            untracked &= self.due(persons, state)
             first = self.person_rois(image, persons, only=untracked)
             if any(r is not None for r in first):
                 faces = faces.merged(self.faces_for(image, first))
@@ -318,7 +346,7 @@ class FaceMeshStage(Stage):
                 retry = self.person_rois(image, persons, use_keypoints=False, only=again)
                 if any(r is not None for r in retry):
                     faces = faces.merged(self.faces_for(image, retry))
-            self.remember(persons, faces, state)
+            self.remember(persons, faces, state, looked=untracked)
         return {"persons": replace(persons, faces=faces)}
 
     def faces_for(self, image: np.ndarray, rois: list[Roi | None], refine_passes: int | None = None,

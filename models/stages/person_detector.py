@@ -31,7 +31,9 @@ class PersonDetectorParams(StageParams):
     model: str = Field(default="ssdlite_person", description="model name from the manifest, or a path")
     score_threshold: float = Field(default=0.15, ge=0, le=1)
     nms_iou: float = Field(default=0.5, gt=0, le=1)
-    tiles: str = Field(default="auto", pattern=r"^(auto|none|\d+x\d+)$", description="auto | none | COLSxROWS")
+    tiles: str = Field(default="auto", pattern=r"^(auto|none|\d+x\d+)$",
+                       description="auto (one tile per ~280 px from 600 px on: 2x1 at 640x360, 5x3 at 1280x720) | "
+                                   "none | COLSxROWS")
     tile_overlap: float = Field(default=0.2, ge=0, lt=0.5)
     max_detections: int = Field(default=50, ge=1)
     min_size: float = Field(default=8.0, ge=0, description="drop boxes smaller than this (pixels)")
@@ -43,14 +45,19 @@ class PersonDetectorParams(StageParams):
     device: str = device_field()
 
 
+TILE_SIDE = 280  # px of frame per tile in "auto"
+
+
 def tile_grid(width: int, height: int, spec: str, overlap: float) -> list[tuple[int, int, int, int]]:
     """Windows (x1, y1, x2, y2): the whole frame first, then the tiles."""
     windows = [(0, 0, width, height)]
     if spec == "none":
         return windows
     if spec == "auto":
-        cols = 2 if width >= 600 else 1
-        rows = 2 if height >= 600 else 1
+        # tiles of about TILE_SIDE px, so that a person 40 px tall is still ~30 px at the network's 300x300;
+        # frames under 600 px keep at most two (as COCO-sized photos always had)
+        cols = 1 if width < 600 else max(2, round(width / TILE_SIDE))
+        rows = 1 if height < 600 else max(2, round(height / TILE_SIDE))
     else:
         cols, rows = (int(v) for v in spec.split("x"))
     if cols * rows <= 1:
@@ -71,10 +78,12 @@ class PersonDetectorStage(Stage):
     stateless = True
     Params = PersonDetectorParams
 
-    def setup(self, context: StageContext) -> None:
-        self.model = load_stage_model(self.params.model, self.params.device, context.device)
-        self.bottom_up = (load_stage_model(self.params.bottom_up, self.params.device, context.device)
-                          if self.params.bottom_up else None)
+    def setup(self, context: StageContext, intra_op_threads: int = 0) -> None:
+        """``intra_op_threads``: CPU threads per model call (0: one per core); 1 keeps a background detector on
+        the thread that calls it (see tracked_pose)."""
+        self.model = load_stage_model(self.params.model, self.params.device, context.device, intra_op_threads)
+        self.bottom_up = (load_stage_model(self.params.bottom_up, self.params.device, context.device,
+                                           intra_op_threads) if self.params.bottom_up else None)
 
     def detect_bottom_up(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         prepared = movenet.prepare(image, self.params.bottom_up_side)

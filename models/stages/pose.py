@@ -7,7 +7,7 @@ rotation-aligned ROI, as MediaPipe's tracking step does, and the model runs agai
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -28,11 +28,25 @@ from models.vision.pose_nms import coco17_rows, oks_nms
 from pipeline.stage import Stage, StageContext, StageParams
 
 INPUT = 256
+ALIGNMENT_ROI_SCALE = 1.25  # MediaPipe's ROI side / twice the centre-to-scale-point distance
 COCO17_ROWS = coco17_rows(MEDIAPIPE_POSE_NAMES)  # the model's rows that OKS compares, found once
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # the logistic function, without exp overflow
+
+
+@dataclass(frozen=True)
+class Posed:
+    """People with keypoints, each one's two alignment points (N,2,2: body centre, scale point), from which its
+    next frame's ROI follows, and the detector score each one was found with (its score before the pose model)."""
+
+    persons: Persons
+    align: np.ndarray
+    detector_scores: np.ndarray
+
+    def __getitem__(self, rows: np.ndarray) -> "Posed":
+        return Posed(self.persons[rows], self.align[rows], self.detector_scores[rows])
 
 
 class PoseParams(StageParams):
@@ -97,11 +111,13 @@ class PoseStage(Stage):
     Params = PoseParams
     aligner = None  # the pose detector's model, where alignment is pose_detector (set up in setup)
 
-    def setup(self, context: StageContext) -> None:
-        self.model = load_stage_model(self.params.model, self.params.device, context.device)
+    def setup(self, context: StageContext, intra_op_threads: int = 0) -> None:
+        """``intra_op_threads``: CPU threads per model call (0: one per core; see tracked_pose)."""
+        self.model = load_stage_model(self.params.model, self.params.device, context.device, intra_op_threads)
         self.aligner = None
         if self.params.alignment == "pose_detector":
-            self.aligner = load_stage_model(self.params.alignment_model, self.params.device, context.device)
+            self.aligner = load_stage_model(self.params.alignment_model, self.params.device, context.device,
+                                            intra_op_threads)
 
     def alignment_rois(self, image: np.ndarray, boxes: np.ndarray) -> tuple[list[Roi], np.ndarray, np.ndarray]:
         """For each box, from the pose detector on a crop around it: the ROI (the box ROI where it finds nobody
@@ -150,13 +166,20 @@ class PoseStage(Stage):
         return kps, _sigmoid(presence.reshape(-1)), points[:, 33:35]
 
     def process(self, packet: FramePacket) -> dict[str, Any]:
-        persons: Persons = packet.get("persons")
+        out = self.estimate(packet.color, packet.get("persons")).persons
+        return {"persons": out[self.deduplicate(out)]}
+
+    def estimate(self, image: np.ndarray, persons: Persons) -> Posed:
+        """Detected people -> posed people (alignment ROI, same-face dedupe, landmarks, refinement): those the
+        model says are there with a score of at least ``min_output_score``."""
         if len(persons) == 0:
-            return {"persons": replace(persons, keypoints=np.zeros((0, 33, 3), np.float32),
-                                       keypoint_names=MEDIAPIPE_POSE_NAMES)}
+            return Posed(replace(persons, keypoints=np.zeros((0, 33, 3), np.float32),
+                                 keypoint_names=MEDIAPIPE_POSE_NAMES), np.zeros((0, 2, 2), np.float32),
+                         np.zeros(0, np.float32))
         persons = persons[np.arange(min(len(persons), self.params.max_people))]
+        image = np.asarray(image)
         if self.aligner is not None:
-            rois, faces, face_scores = self.alignment_rois(packet.color, persons.boxes)
+            rois, faces, face_scores = self.alignment_rois(image, persons.boxes)
             aligned = face_scores >= self.params.alignment_min_score
             if self.params.dedupe and len(persons) > 1:
                 leader = pose_alignment.same_face_leaders(persons.scores, faces)
@@ -169,32 +192,51 @@ class PoseStage(Stage):
         else:
             rois = [roi_from_box(b, self.params.roi_scale) for b in persons.boxes]
             aligned = np.zeros(len(persons), bool)
-        kps, presence, align = self.landmarks(packet.color, rois)
+        kps, presence, align = self.landmarks(image, rois)
         for _ in range(self.params.refine_passes):
-            refined = [roi_from_alignment(a[0], a[1], 1.25) for a in align]  # MediaPipe's alignment ROI scale
+            refined = [roi_from_alignment(a[0], a[1], ALIGNMENT_ROI_SCALE) for a in align]
             ok = np.array([r.size > 8 for r in refined]) & (self.params.refine_aligned | ~aligned)
             if not ok.any():
                 break
-            kps2, presence2, align2 = self.landmarks(packet.color, [r for r, o in zip(refined, ok) if o])
+            kps2, presence2, align2 = self.landmarks(image, [r for r, o in zip(refined, ok) if o])
             kps[ok], presence[ok], align[ok] = kps2, presence2, align2
-        keep = presence >= self.params.min_presence
+        return self.scored(persons, kps, presence, align, aligned)
+
+    def follow(self, image: np.ndarray, persons: Persons, rois: list[Roi]) -> Posed:
+        """Tracked people: one landmark pass on each one's ROI from the previous frame (already rotation-aligned,
+        as MediaPipe's tracking step assumes), scored and filtered as ``estimate`` does."""
+        if len(persons) == 0:
+            return self.estimate(image, persons)
+        kps, presence, align = self.landmarks(np.asarray(image), rois)
+        return self.scored(persons, kps, presence, align, np.ones(len(persons), bool))
+
+    def scored(self, persons: Persons, kps: np.ndarray, presence: np.ndarray, align: np.ndarray,
+               aligned: np.ndarray) -> Posed:
+        """Person score = detector score x presence [x mean keypoint visibility] (ranks people for COCO AP);
+        those under ``min_presence`` / ``min_output_score`` are left out."""
         body = kps[:, :33]
-        visible = body[:, :, 2]
-        # person score for ranking (COCO AP): detector confidence x model presence x mean keypoint visibility
+        keep = presence >= self.params.min_presence
         scores = persons.scores * presence
         if self.params.score == "visibility":
-            scores = scores * visible.mean(axis=1)
+            scores = scores * body[:, :, 2].mean(axis=1)
         keep &= scores >= self.params.min_output_score
         scores = scores * np.where(aligned, 1.0, self.params.unaligned_weight)  # ranks them lower, keeps them
         out = replace(persons, scores=scores.astype(np.float32), keypoints=body,
                       keypoint_names=MEDIAPIPE_POSE_NAMES)
-        out = out[np.flatnonzero(keep)]
-        if len(out) > 1 and self.params.oks_nms <= 1:
-            coco = out.keypoints[:, COCO17_ROWS]
-            out = out[np.sort(oks_nms(coco, out.boxes, out.scores, self.params.oks_nms))]
-        if len(out) > 1 and self.params.same_face:
-            out = out[same_face_keep(out.boxes, out.scores, out.keypoints, out.keypoint_names)]
-        return {"persons": out}
+        keep = np.flatnonzero(keep)
+        return Posed(out[keep], align[keep], persons.scores[keep])
+
+    def deduplicate(self, persons: Persons) -> np.ndarray:
+        """Rows to keep, in order: a pose that repeats a better one (OKS above ``oks_nms``: boxes cut at tile
+        edges, upper-body boxes) or a second person on the same face (``same_face``) is left out."""
+        keep = np.arange(len(persons))
+        if len(persons) > 1 and self.params.oks_nms <= 1:
+            coco = persons.keypoints[:, COCO17_ROWS]
+            keep = np.sort(oks_nms(coco, persons.boxes, persons.scores, self.params.oks_nms))
+        if len(keep) > 1 and self.params.same_face:
+            p = persons[keep]
+            keep = keep[same_face_keep(p.boxes, p.scores, p.keypoints, p.keypoint_names)]
+        return keep
 
     def describe(self) -> dict:
         info = self.model.describe()

@@ -59,6 +59,7 @@ class AutoSource(Source):
         self.inner.open()
         self.name, self.live = self.inner.name, self.inner.live
         self.frame_count, self.fps = self.inner.frame_count, self.inner.fps
+        self.sequence = getattr(self.inner, "sequence", True)
 
     def read(self):
         return self.inner.read()

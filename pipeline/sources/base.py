@@ -21,6 +21,7 @@ class Source:
     paced: bool = False  # it releases frames at their own time itself (pipeline.sources.pacing): not paced twice
     frame_count: int | None = None  # known length of a recording, for progress bars
     fps: float | None = None
+    sequence: bool = True  # consecutive frames show one scene moving on (False: unrelated photos)
 
     def open(self) -> None:
         pass

@@ -91,8 +91,13 @@ class ImagesSource(Source):
 
     def __init__(self, folder: str | Path, depth_folder: str | Path | None = None,
                  association: str | Path | None = None, intrinsics: str | Path | None = None,
-                 depth_scale: float | None = None, fps: float = 30.0) -> None:
+                 depth_scale: float | None = None, fps: float = 30.0, sequence: bool | None = None) -> None:
         self.folder = Path(folder)
+        # the frames of one capture (an RGB-D recording's rgb/ + depth/ or associations.txt) follow each other in
+        # time; a plain folder of photos (COCO) does not, and no stage may carry a person from one to the next
+        self.sequence = sequence if sequence is not None else bool(
+            depth_folder or association or (self.folder / "associations.txt").is_file()
+            or any((self.folder / d).is_dir() for d in _DEPTH_DIRS))
         self.name = self.folder.name or str(self.folder)
         self.fps = fps
         self._depth_folder = Path(depth_folder) if depth_folder else None
@@ -191,4 +196,13 @@ def _make(spec: SourceSpec) -> ImagesSource:
     return ImagesSource(spec.target, depth_folder=o.get("depth"), association=o.get("assoc"),
                         intrinsics=o.get("intrinsics"),
                         depth_scale=float(o["depth_scale"]) if "depth_scale" in o else None,
-                        fps=float(o.get("fps", 30)))
+                        fps=float(o.get("fps", 30)),
+                        sequence=_flag(o["sequence"], "sequence") if "sequence" in o else None)
+
+
+def _flag(value: str, key: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SourceError(f"images option {key}={value!r}: use {key}=1 or {key}=0")

@@ -85,6 +85,7 @@ class PacedSource(Source):
     def _adopt(self) -> None:
         inner = self.inner
         self.name, self.frame_count = inner.name, inner.frame_count
+        self.sequence = getattr(inner, "sequence", True)
         self.fps = self.pacer.rate_hz or inner.fps
 
     def open(self) -> None:

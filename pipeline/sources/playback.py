@@ -43,6 +43,7 @@ class PlaybackSource(Source):
         self.live = inner.live
         self.frame_count = inner.frame_count
         self.fps = inner.fps
+        self.sequence = getattr(inner, "sequence", True)
         self.loop = loop
         self.loops = 0  # how often the recording wrapped around
         self.position = 0  # index (in the recording) of the next frame read delivers
@@ -139,6 +140,7 @@ class PlaybackSource(Source):
         self.name, self.live = inner.name, inner.live
         self.frame_count = inner.frame_count or self.frame_count
         self.fps = inner.fps or self.fps
+        self.sequence = getattr(inner, "sequence", True)
 
     def read(self) -> FramePacket | None:
         while True:

@@ -46,8 +46,8 @@ def test_default_graph_lifts_depth_after_registration_and_stereo_matching():
     assert g.nodes["register_depth"].parents == ["stereo_depth"]  # both write depth: registration comes second
     assert {"stereo_depth", "register_depth", "pose"} <= ancestors(g, lift)
     assert g.order.index("stereo_depth") < g.order.index("register_depth") < g.order.index(lift)
-    # the detector does not wait for depth: it reads colour only
-    assert not ({"stereo_depth", "register_depth"} & ancestors(g, "detector"))
+    # people are found and posed without waiting for depth: that stage reads colour only
+    assert not ({"stereo_depth", "register_depth"} & ancestors(g, "pose"))
     assert type(g.nodes["stereo_depth"].stage).stateless and type(g.nodes["register_depth"].stage).stateless
 
 

@@ -115,3 +115,35 @@ def test_tracks_that_go_away_are_forgotten_and_untracked_people_never_tracked(pe
     run_faces(face, head_gaze, [(image, untracked)] * 2, state)
     assert state.faces == {} and state.tracked_passes == 1
     assert isinstance(state, FaceTracks)
+
+
+def test_a_face_not_found_is_looked_for_again_after_retry_every_frames_one_person_a_frame():
+    """The bundled clip's people are small and backlit: their faces are not found. Each is looked for on its first
+    frame, then one person per frame at most, each after waiting retry_every frames, not on every frame."""
+    from models.stages.tracked_pose import TrackedPoseParams, TrackedPoseStage
+    from pipeline.stage import StageContext
+    from tests.conftest import REPO
+
+    people = TrackedPoseStage(TrackedPoseParams())
+    people.setup(StageContext("pose", device="cpu"))
+    face = stage("face_mesh", retry_every=5)
+    looked: list[int] = []
+    searched = face.person_rois
+
+    def counting(image, persons, use_keypoints=True, only=None):
+        if use_keypoints:
+            looked.append(int(np.sum(only)) if only is not None else len(persons))
+        return searched(image, persons, use_keypoints, only)
+
+    face.person_rois = counting
+    pose_state, face_state = people.open_stream(StreamContext("p")), face.open_stream(StreamContext("f"))
+    found = 0
+    with av.open(str(REPO / "assets" / "sample_people" / "people.mp4")) as container:
+        for k, frame in zip(range(40), container.decode(video=0)):
+            packet = FramePacket(k, k / 30.0, frame.to_ndarray(format="rgb24"))
+            packet.apply(people.process(packet, pose_state))
+            packet.apply(face.process(packet, face_state))
+            found += int(packet.get("persons").faces.found.sum())
+    assert found == 0 and len(looked) == 40
+    assert max(looked) <= 2 and sum(looked) <= 2 + 40 // 5 + 2, looked  # not one search per person per frame
+    assert sum(1 for n in looked if n) >= 40 // 5 - 1  # but looked for again, regularly

@@ -53,7 +53,7 @@ def test_two_files_back_to_back_load_each_model_once_and_leak_no_state(tmp_path)
     assert ids and min(ids) == 1
     assert any("action" in p for line in a for p in line["persons"])
     metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
-    assert metrics["ended_by"] == "frame_limit" and metrics["stages"]["detector"]["frames"] == 12
+    assert metrics["ended_by"] == "frame_limit" and metrics["stages"]["pose"]["frames"] == 12
 
 
 def test_stop_mid_run_leaves_valid_outputs(tmp_path):

@@ -33,7 +33,7 @@ def open_window(qtbot, tmp_path, settings_file):
     windows: list[MainWindow] = []
 
     def make(graph: str = "bench", source=SAMPLE_SPEC, speed: float = 0.0, mode: str | None = None,
-             session: Session | None = None, wait: int = 1, **kw) -> MainWindow:
+             session: Session | None = None, wait: int = 1, loop: bool = False, **kw) -> MainWindow:
         session = session or Session.from_options(graph, device="cpu")
         window = MainWindow(session, UiSettings(open_settings(str(settings_file))), tmp_path / "out", speed=speed,
                             probe_cameras=False, **kw)
@@ -41,6 +41,7 @@ def open_window(qtbot, tmp_path, settings_file):
         qtbot.addWidget(window)
         window.show()
         windows.append(window)
+        window.playback.loop.setChecked(loop)
         if source is not None:
             window.open_source(source, mode)
             if wait:
@@ -58,8 +59,9 @@ def wait_frames(qtbot, window: MainWindow, n: int = 1, timeout_ms: int = 60_000)
     try:
         qtbot.waitUntil(lambda: window.frames_shown >= target, timeout=timeout_ms)
     except Exception:
-        # an intermittent stall of the first window in long full-suite runs (not seen alone or under CPU load):
-        # the stacks of every thread go to the real stderr (the CI log), to find what waits on what
+        # the stacks of every thread go to the real stderr (the CI log), to find what waits on what. (A stall seen
+        # before was a short clip played at full speed ending before n frames were painted: the painter shows the
+        # newest frame only; tests that wait for several frames of a short clip loop it.)
         import faulthandler
 
         print(f"no frame painted: {window.frames_shown} shown, waiting for {target}", file=sys.__stderr__)

@@ -54,7 +54,7 @@ def test_each_view_has_content_at_a_fixed_size(open_window, qtbot, tmp_path):
     assert any(np.all(np.abs(people.astype(int) - c) < 12, axis=2).sum() > 100 for c in overlay_colours)  # bars
     stages = shots["stages"]
     assert colourful(stages) > 40 and (np.abs(stages.astype(int) - (90, 170, 255)).sum(axis=2) < 60).sum() > 5
-    assert np.isfinite(window.stages.sparks["detector"].y).any()
+    assert np.isfinite(window.stages.sparks["pose"].y).any()
     assert frame.packet.depth is None and window.depth.view.image is None
     window.open_source(str(Path(REPO, "assets", "sample")))
     qtbot.waitUntil(lambda: window.depth.view.image is not None, timeout=30000)
