@@ -31,9 +31,9 @@ class PersonDetectorParams(StageParams):
     model: str = Field(default="ssdlite_person", description="model name from the manifest, or a path")
     score_threshold: float = Field(default=0.15, ge=0, le=1)
     nms_iou: float = Field(default=0.5, gt=0, le=1)
-    tiles: str = Field(default="auto", pattern=r"^(auto|none|\d+x\d+)$",
-                       description="auto (one tile per ~280 px from 600 px on: 2x1 at 640x360, 5x3 at 1280x720) | "
-                                   "none | COLSxROWS")
+    tiles: str = Field(default="auto", pattern=r"^(auto|fine|none|\d+x\d+)$",
+                       description="auto (2 columns from 600 px wide, 2 rows from 600 px high) | fine (one tile "
+                                   "per ~280 px from 600 px on: 5x3 at 1280x720) | none | COLSxROWS")
     tile_overlap: float = Field(default=0.2, ge=0, lt=0.5)
     max_detections: int = Field(default=50, ge=1)
     min_size: float = Field(default=8.0, ge=0, description="drop boxes smaller than this (pixels)")
@@ -45,7 +45,7 @@ class PersonDetectorParams(StageParams):
     device: str = device_field()
 
 
-TILE_SIDE = 280  # px of frame per tile in "auto"
+TILE_SIDE = 280  # px of frame per tile in "fine"
 
 
 def tile_grid(width: int, height: int, spec: str, overlap: float) -> list[tuple[int, int, int, int]]:
@@ -54,8 +54,11 @@ def tile_grid(width: int, height: int, spec: str, overlap: float) -> list[tuple[
     if spec == "none":
         return windows
     if spec == "auto":
+        cols = 2 if width >= 600 else 1
+        rows = 2 if height >= 600 else 1
+    elif spec == "fine":
         # tiles of about TILE_SIDE px, so that a person 40 px tall is still ~30 px at the network's 300x300;
-        # frames under 600 px keep at most two (as COCO-sized photos always had)
+        # frames under 600 px keep "auto"'s grid
         cols = 1 if width < 600 else max(2, round(width / TILE_SIDE))
         rows = 1 if height < 600 else max(2, round(height / TILE_SIDE))
     else:
@@ -92,14 +95,15 @@ class PersonDetectorStage(Stage):
         h, w = image.shape[:2]
         return np.clip(people.boxes, 0, [w, h, w, h]), people.scores
 
-    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def detect(self, image: np.ndarray, tiles: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (n,4) and scores (n,) of the people in ``image``; ``tiles`` overrides the parameter."""
         h, w = image.shape[:2]
         boxes, scores = [], []
         if self.bottom_up is not None:
             b, s = self.detect_bottom_up(image)
             boxes.append(b)
             scores.append(s)
-        for x1, y1, x2, y2 in tile_grid(w, h, self.params.tiles, self.params.tile_overlap):
+        for x1, y1, x2, y2 in tile_grid(w, h, tiles or self.params.tiles, self.params.tile_overlap):
             tile = np.ascontiguousarray(image[y1:y2, x1:x2])[None]
             out = dict(zip(self.model.output_names, self.model.run({self.model.input_names[0]: tile})))
             n = int(out["num_detections:0"][0])

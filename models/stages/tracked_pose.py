@@ -49,6 +49,10 @@ class TrackedPoseParams(StageParams):
                                                             "by time, losses and the first frame; 1: every frame")
     detect_every_ms: float = Field(default=500.0, ge=0, description="... and at least every this many ms of "
                                                                     "stream time (0: off)")
+    video_tiles: str = Field(default="fine", pattern=r"^(auto|fine|none|\d+x\d+)$",
+                             description="the detector's tiles in a video (detector.tiles stays for photos): it "
+                                         "runs on few frames there, so it can afford to look closer for small "
+                                         "people")
     async_detect: bool = Field(default=True, description="live mode: the detector runs beside the landmark path "
                                                          "instead of in it")
     max_missed: int = Field(default=30, ge=0, description="frames a lost person's id is kept for when it is "
@@ -99,9 +103,9 @@ class TrackedPoseStage(Stage):
         if getattr(self, "finder", None) is not None:
             self.finder.close()
 
-    def find(self, image: np.ndarray, followed_boxes: np.ndarray) -> Posed:
+    def find(self, image: np.ndarray, followed_boxes: np.ndarray, sequence: bool = True) -> Posed:
         """People the detector finds that nobody follows yet, posed (the pose stage's detection path)."""
-        boxes, scores = self.detector.detect(image)
+        boxes, scores = self.detector.detect(image, self.params.video_tiles if sequence else None)
         new = not_followed(boxes, followed_boxes)
         return self.pose.estimate(image, Persons(boxes[new], scores[new]))
 
@@ -122,7 +126,7 @@ class TrackedPoseStage(Stage):
         found = _nobody()
         if due and not state.live:
             tracks.detected(packet.timestamp)
-            found = self.find(image, kept.persons.boxes)
+            found = self.find(image, kept.persons.boxes, state.sequence)
         elif due and state.pending is None:
             tracks.detected(packet.timestamp)
             state.pending = self.finder.submit(image, kept.persons.boxes)

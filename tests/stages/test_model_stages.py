@@ -62,8 +62,9 @@ def test_tiling_finds_more_small_people_than_the_whole_frame_alone():
 
 def test_tile_grid_covers_the_frame():
     wins = tile_grid(1280, 720, "auto", 0.2)
-    assert wins[0] == (0, 0, 1280, 720) and len(wins) == 1 + 5 * 3  # tiles of ~280 px: 5x3
-    assert len(tile_grid(640, 480, "auto", 0.2)) == 1 + 2 and len(tile_grid(590, 400, "auto", 0.2)) == 1
+    assert wins[0] == (0, 0, 1280, 720) and len(wins) == 5
+    assert len(tile_grid(1280, 720, "fine", 0.2)) == 1 + 5 * 3  # tiles of ~280 px
+    assert len(tile_grid(640, 480, "fine", 0.2)) == 1 + 2 and len(tile_grid(590, 400, "fine", 0.2)) == 1
     assert max(w[2] for w in wins[1:]) == 1280 and max(w[3] for w in wins[1:]) == 720
 
 
