@@ -14,38 +14,84 @@ app = typer.Typer(help="Online action detection: train, eval, export, bench, dem
 
 @app.command()
 def train(
-    data: Path = typer.Option(..., "--data", help="Dataset folder (features/, targets/, classes.json, split.json)."),
-    model: str = typer.Option("oadtr", "--model", help="trn | oadtr | mlp"),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (features/, targets/, classes.json, "
+                                        "split.json)."),
+    from_labels: Optional[list[Path]] = typer.Option(None, "--from-labels", help="labels.csv whose rows name "
+                                                     "results.jsonl files relative to it (repeatable): teach new "
+                                                     "actions from recordings instead of --data."),
+    model: str = typer.Option("oadtr", "--model", help="trn | oadtr | mlp (--from-labels: trn | oadtr)"),
     size: str = typer.Option("lite", "--size", help="paper | lite"),
     out: Path = typer.Option(..., "--out", help="Checkpoint folder (safetensors + JSON)."),
-    epochs: int = typer.Option(20, "--epochs", min=1),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Default 20 with --data, 8 with "
+                                         "--from-labels."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     lr: float = typer.Option(1e-3, "--lr"),
     window: Optional[int] = typer.Option(None, "--window", min=1, help="Override the size's window length."),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (mixed precision on CUDA)"),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --out."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (mixed precision on CUDA); "
+                                         "default auto with --data, cpu with --from-labels (reproducible)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --out (--data only)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
-    augment: bool = typer.Option(False, "--augment/--no-augment", help="Pose-noise augmentation (jitter, missed "
-                                 "keypoints, occluded limbs, late track starts, mirror): for skeleton datasets "
-                                 "from clean joints, so the model holds up on the pose stage's output."),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Pose-noise augmentation (jitter, "
+                                           "missed keypoints, occluded limbs, late track starts, mirror): for "
+                                           "skeleton datasets from clean joints, so the model holds up on the pose "
+                                           "stage's output. Default off with --data, on with --from-labels."),
+    background_videos: int = typer.Option(8, "--background-videos", min=0, help="--from-labels: procedural idle "
+                                          "clips added to training as background."),
+    val_fraction: float = typer.Option(0.25, "--val-fraction", min=0.0, max=0.95, help="--from-labels: share of "
+                                       "the labelled segments (or of each track's end) held out for evaluation."),
 ) -> None:
-    """Train TRN, OadTR or the per-frame MLP on a THUMOS/TVSeries-layout feature dataset."""
+    """Train TRN, OadTR or the per-frame MLP on a THUMOS/TVSeries-layout feature dataset, or teach new actions from
+    labelled recordings (--from-labels)."""
     from models.action.data import load_dataset
     from models.action.train import TrainOptions, train as run_train
     from pipeline.errors import PerceptError
 
+    if (data is None) == (not from_labels):
+        raise PerceptError("give exactly one of --data (a feature dataset) or --from-labels (labels.csv files)")
     if model not in ("trn", "oadtr", "mlp"):
         raise PerceptError(f"--model must be trn, oadtr or mlp, got {model!r}")
     if size not in ("paper", "lite"):
         raise PerceptError(f"--size must be paper or lite, got {size!r}")
+    if from_labels:
+        if window is not None or resume:
+            raise PerceptError("--window and --resume apply to --data; leave them out with --from-labels")
+        _teach(from_labels, out, model, size, epochs, batch_size, lr, seed, device, augment, background_videos,
+               val_fraction, progress)
+        return
     dataset = load_dataset(data, splits=("train",))
     feature = json.loads((data / "feature.json").read_text()) if (data / "feature.json").is_file() else {}
-    result = run_train(dataset, out, TrainOptions(model=model, size=size, epochs=epochs, batch_size=batch_size,
-                                                  lr=lr, seed=seed, device=device, window=window, resume=resume,
-                                                  progress=progress, augment=augment), feature=feature)
+    result = run_train(dataset, out, TrainOptions(model=model, size=size, epochs=epochs or 20, batch_size=batch_size,
+                                                  lr=lr, seed=seed, device=device or "auto", window=window,
+                                                  resume=resume, progress=progress, augment=bool(augment)),
+                       feature=feature)
     last = result["history"][-1]["loss"] if result["history"] else None
     typer.echo(f"trained {model}-{size} on {result['device']}: final loss {last}; checkpoint in {out}/")
+
+
+def _teach(labels: list[Path], out: Path, model: str, size: str, epochs: Optional[int], batch_size: int, lr: float,
+           seed: int, device: Optional[str], augment: Optional[bool], background_videos: int, val_fraction: float,
+           progress: bool) -> None:
+    """`train --from-labels`: models/action/teach.py with TeachOptions' defaults for what was not given."""
+    from models.action.teach import TeachOptions, train_from_labels
+
+    defaults = TeachOptions()
+    options = TeachOptions(model=model, size=size, epochs=epochs or defaults.epochs, batch_size=batch_size, lr=lr,
+                           seed=seed, device=device or defaults.device,
+                           augment=defaults.augment if augment is None else augment,
+                           background_videos=background_videos, val_fraction=val_fraction)
+
+    def show(info: dict) -> None:
+        if progress and info["stage"] == "train":
+            typer.echo(f"\rtrain epoch {info['epoch']}/{info['epochs']} step {info['step']}/{info['steps']} "
+                       f"loss {info['loss']:.4f}", err=True, nl=info["step"] == info["steps"])
+
+    result = train_from_labels(labels, out, options, on_progress=show)
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    typer.echo(f"taught {model}-{size}: classes {', '.join(result['classes'][1:])}; mAP {fmt(result['mAP'])}; "
+               f"early accuracy at 50% {fmt(result['early_accuracy'].get('50%'))}; validation "
+               f"{result['validation']}; {result['seconds']:.1f} s on {result['device']}; checkpoint in "
+               f"{result['checkpoint']}/")
 
 
 @app.command("eval")

@@ -18,6 +18,7 @@ from app.overlay import OverlayStyle
 from app.session import Session
 from app.ui.controller import FAILED_ENDINGS, SessionController, StreamInfo
 from app.ui.depth_view import DepthView
+from app.ui.labelling import LabellingPanel
 from app.ui.people_panel import PeoplePanel
 from app.ui.playback_bar import PlaybackBar
 from app.ui.render import FrameRenderer, FrameView, to_qimage
@@ -69,6 +70,9 @@ class MainWindow(QMainWindow):
         self.scene = make_scene_view()
         self.stages = StagesPanel(list(session.graph.order), self.controller.set_stage_enabled)
         self.people = PeoplePanel()
+        self.labelling = LabellingPanel(session, self.out_dir)
+        self.labelling.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.labelling.seek_requested.connect(lambda frame: self.playback.seek(frame, paused=True))
         stages_scroll = QScrollArea()
         stages_scroll.setWidget(self.stages)
         stages_scroll.setWidgetResizable(True)
@@ -77,13 +81,15 @@ class MainWindow(QMainWindow):
                 ("depth", "Depth", self.depth, Qt.DockWidgetArea.RightDockWidgetArea),
                 ("scene", "3D", self.scene, Qt.DockWidgetArea.RightDockWidgetArea),
                 ("people", "People", self.people, Qt.DockWidgetArea.RightDockWidgetArea),
-                ("stages", "Stages", stages_scroll, Qt.DockWidgetArea.LeftDockWidgetArea)):
+                ("stages", "Stages", stages_scroll, Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("label", "Label", self.labelling, Qt.DockWidgetArea.BottomDockWidgetArea)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock-{key}")
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[key] = dock
         self.tabifyDockWidget(self.docks["depth"], self.docks["scene"])
+        self.docks["label"].hide()  # View > Label, or Teach an action...
         self.docks["depth"].raise_()
         self.docks["depth"].visibilityChanged.connect(lambda on: setattr(self.renderer, "want_depth", on))
         self.docks["scene"].visibilityChanged.connect(
@@ -173,6 +179,8 @@ class MainWindow(QMainWindow):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         view.addAction("Full screen", self.toggle_full_screen)
+        actions = self.menuBar().addMenu("&Actions")
+        actions.addAction("Teach an action...", self.show_labelling)
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -187,10 +195,21 @@ class MainWindow(QMainWindow):
                           (Qt.Key.Key_Left, lambda: self.playback.step(-1)),
                           (Qt.Key.Key_R, lambda: self.record_action.toggle()), (Qt.Key.Key_S, self.snapshot),
                           (Qt.Key.Key_F, self.toggle_full_screen), (Qt.Key.Key_Q, self.close),
-                          (Qt.Key.Key_Escape, lambda: self.isFullScreen() and self.toggle_full_screen())):
+                          (Qt.Key.Key_Escape, lambda: self.isFullScreen() and self.toggle_full_screen()),
+                          (Qt.Key.Key_BracketLeft, lambda: self._label_key(self.labelling.mark_start)),
+                          (Qt.Key.Key_BracketRight, lambda: self._label_key(self.labelling.mark_end))):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(ctx)
             shortcut.activated.connect(slot)
+
+    def show_labelling(self) -> None:
+        self.docks["label"].show()
+        self.docks["label"].raise_()
+
+    def _label_key(self, mark) -> None:
+        """[ and ]: the playhead is the first / last frame of the range being labelled (Label dock shown)."""
+        if self.docks["label"].isVisible():
+            mark()
 
     # ----- sources ------------------------------------------------------------------------------------------
     def open_source(self, source, mode: str | None = None, paused: bool = False, seek: int | None = None,
@@ -234,6 +253,7 @@ class MainWindow(QMainWindow):
         what = f"{info.frame_count} frames" if info.frame_count else "live"
         fps = f" @ {info.fps:.0f} fps" if info.fps else ""
         self.statusBar().showMessage(f"{info.label}: {info.mode} mode, {what}{fps}")
+        self.labelling.set_recording(_recording_path(info))  # after: a labels file it cannot read says so there
         self.setWindowTitle(f"Percept - {info.label}")
         if self.last_frame is None or self.last_frame.stream_id != info.stream_id:
             self.video.view.set_message("Waiting for the first frame...")
@@ -265,6 +285,7 @@ class MainWindow(QMainWindow):
         if self.scene.available and self.renderer.want_cloud:
             self.scene.show_frame(frame)
         self.people.set_rows(frame.people)
+        self.labelling.show_position(frame.seq)
         now = time.monotonic()
         if now - self._last_position > 0.1 or frame.seq == 0 or (frame.packet is not None
                                                                   and self.controller.frames_delivered < 3):
@@ -359,9 +380,23 @@ class MainWindow(QMainWindow):
         self.settings.save_window(self.saveGeometry(), self.saveState())
         if self.error_dialog is not None:
             self.error_dialog.close()
+        self.labelling.close_jobs()
         self.controller.shutdown()
         self.picker.join()
         super().closeEvent(event)
+
+
+def _recording_path(info: StreamInfo) -> Path | None:
+    """The file a recording stream plays (a video or a RealSense recording), else None (cameras, folders)."""
+    if info.live or not info.spec:
+        return None
+    from pipeline.sources import parse_source_spec
+
+    try:
+        target = Path(parse_source_spec(info.spec).target)
+    except Exception:
+        return None
+    return target if target.is_file() else None
 
 
 def _as_bool(value) -> bool:

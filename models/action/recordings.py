@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,25 @@ def read_labels(path: Path) -> list[LabelRow]:
     if not rows:
         raise PerceptError(f"{path} has no label rows")
     return rows
+
+
+def write_labels(path: Path, rows: list[LabelRow]) -> None:
+    """Write a labels.csv that `read_labels` reads back as the same rows (track_id None -> empty: every track).
+    Atomic (a temp file in the same folder, then replace), so an editor saving while a training reads the file
+    never leaves it half written. ``results`` is written as given (normally relative to the labels file)."""
+    path = Path(path)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(LABEL_COLUMNS)
+    for row in rows:
+        writer.writerow([row.results, "" if row.track_id is None else row.track_id, row.start, row.end, row.label])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _keypoints17(persons: Persons) -> np.ndarray | None:
@@ -207,37 +227,14 @@ def _match_results(row: LabelRow, results: list[Path], labels_dir: Path) -> int:
                        f"({', '.join(given)})")
 
 
-def build_dataset(results: list[Path], labels: Path, out: Path, classes: list[str] | None = None,
-                  test_fraction: float = 0.25, seed: int = 0, min_frames: int = 16, max_gap: int = 30,
-                  keypoint_threshold: float = 0.3) -> dict:
-    """Write the dataset to ``out``; returns a summary (videos, frames, per-class frame counts, warnings)."""
-    if not results:
-        raise PerceptError("give at least one --results file")
-    if not 0 <= test_fraction < 1:
-        raise PerceptError(f"--test-fraction must be in [0, 1), got {test_fraction}")
-    results = [Path(p) for p in results]
-    for p in results:
-        if not p.is_file():
-            raise PerceptError(f"results file {p} not found (the results.jsonl of `percept run --headless`)")
-    if out.exists() and not out.is_dir():
-        raise PerceptError(f"--out {out} exists and is not a folder")
-    rows = read_labels(labels)
-    row_file = [_match_results(r, results, labels.parent) for r in rows]
-    names = sorted({r.label for r in rows})
-    if classes is not None:
-        classes = [c.strip() for c in classes if c.strip()]
-        if BACKGROUND in classes:
-            raise PerceptError("--classes: 'background' is always class 0; list only the actions")
-        if len(set(classes)) != len(classes):
-            raise PerceptError(f"--classes lists a name twice: {','.join(classes)}")
-        unknown = [n for n in names if n not in classes]
-        if unknown:
-            raise PerceptError(f"labels {', '.join(unknown)} are not in --classes ({','.join(classes)})")
-        names = classes
-    all_classes = [BACKGROUND, *names]
+def labelled_videos(results: list[Path], prefixes: list[str], rows: list[LabelRow], row_file: list[int],
+                    all_classes: list[str], min_frames: int = 16, max_gap: int = 30,
+                    keypoint_threshold: float = 0.3) -> tuple[list[Video], dict[str, dict], int]:
+    """Every track segment of ``results`` (``min_frames`` or longer) as one video with per-frame targets from the
+    label ``rows`` (``row_file[i]``: the index in ``results`` that row i labels; sets ``row.used``). Shared by
+    `percept action features` and teaching (models/action/teach.py), so both see the stage's run-time features.
+    Returns (videos, provenance by video name, segments left out as too short)."""
     column = {n: i for i, n in enumerate(all_classes)}
-
-    prefixes = _video_prefixes(results)
     videos: list[Video] = []
     provenance: dict[str, dict] = {}
     short = 0
@@ -269,6 +266,39 @@ def build_dataset(results: list[Path], labels: Path, out: Path, classes: list[st
             videos.append(Video(name, features, targets))
             provenance[name] = {"results": str(path), "track_id": seg.track_id, "first_frame": int(frames[0]),
                                 "last_frame": int(frames[-1]), "frames": int(len(frames))}
+    return videos, provenance, short
+
+
+def build_dataset(results: list[Path], labels: Path, out: Path, classes: list[str] | None = None,
+                  test_fraction: float = 0.25, seed: int = 0, min_frames: int = 16, max_gap: int = 30,
+                  keypoint_threshold: float = 0.3) -> dict:
+    """Write the dataset to ``out``; returns a summary (videos, frames, per-class frame counts, warnings)."""
+    if not results:
+        raise PerceptError("give at least one --results file")
+    if not 0 <= test_fraction < 1:
+        raise PerceptError(f"--test-fraction must be in [0, 1), got {test_fraction}")
+    results = [Path(p) for p in results]
+    for p in results:
+        if not p.is_file():
+            raise PerceptError(f"results file {p} not found (the results.jsonl of `percept run --headless`)")
+    if out.exists() and not out.is_dir():
+        raise PerceptError(f"--out {out} exists and is not a folder")
+    rows = read_labels(labels)
+    row_file = [_match_results(r, results, labels.parent) for r in rows]
+    names = sorted({r.label for r in rows})
+    if classes is not None:
+        classes = [c.strip() for c in classes if c.strip()]
+        if BACKGROUND in classes:
+            raise PerceptError("--classes: 'background' is always class 0; list only the actions")
+        if len(set(classes)) != len(classes):
+            raise PerceptError(f"--classes lists a name twice: {','.join(classes)}")
+        unknown = [n for n in names if n not in classes]
+        if unknown:
+            raise PerceptError(f"labels {', '.join(unknown)} are not in --classes ({','.join(classes)})")
+        names = classes
+    all_classes = [BACKGROUND, *names]
+    videos, provenance, short = labelled_videos(results, _video_prefixes(results), rows, row_file, all_classes,
+                                                min_frames, max_gap, keypoint_threshold)
     if not videos:
         raise PerceptError(f"no track has {min_frames} or more frames with keypoints in the --results files "
                            f"(tracked persons need the tracker and pose stages; see --min-frames)")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,16 @@ class TrainOptions:
     augment: bool = False  # pose-noise augmentation (models/action/augment.py); skeleton features only
 
 
+class TrainCancelled(Exception):
+    """Raised by `train` when its ``cancel`` event is set; the checkpoint folder holds the last finished epoch (if
+    any), so callers that must not leave a partial checkpoint train into a temporary folder."""
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise TrainCancelled("training cancelled")
+
+
 def pick_device(device: str) -> torch.device:
     """Training and evaluation: --device as everywhere else (models.runtime.device)."""
     return torch_device(select_device(device))
@@ -56,8 +68,13 @@ def _soft_ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return -(targets * F.log_softmax(logits.float(), dim=-1)).sum(dim=-1).mean()
 
 
-def train(dataset: ActionDataset, out: Path, options: TrainOptions, feature: dict | None = None) -> dict:
-    """Train and write a checkpoint folder; returns the training history."""
+def train(dataset: ActionDataset, out: Path, options: TrainOptions, feature: dict | None = None, *,
+          on_step: Callable[[dict], None] | None = None, cancel: threading.Event | None = None) -> dict:
+    """Train and write a checkpoint folder; returns the training history.
+
+    ``on_step`` (for a UI: the progress bar is then off) is called after every optimizer step with {"step",
+    "steps", "epoch", "epochs", "loss" (the epoch's running mean)}; ``cancel`` is checked before every step and
+    once after the last, raising TrainCancelled."""
     device = pick_device(options.device)
     out = Path(out)
     resuming = options.resume and (out / "train_state.json").is_file()
@@ -92,7 +109,9 @@ def train(dataset: ActionDataset, out: Path, options: TrainOptions, feature: dic
     from tqdm import tqdm
 
     total_steps = (options.epochs - start_epoch) * ((n + options.batch_size - 1) // options.batch_size)
-    bar = tqdm(total=total_steps, desc=f"train {cfg.kind}-{cfg.size}", unit="step", disable=not options.progress)
+    bar = tqdm(total=total_steps, desc=f"train {cfg.kind}-{cfg.size}", unit="step",
+               disable=not options.progress or on_step is not None)
+    step = 0
     for epoch in range(start_epoch, options.epochs):
         # per-epoch seeds (shuffle and dropout): a resumed run continues exactly as an uninterrupted one
         rng = np.random.default_rng(options.seed * 1000 + epoch)
@@ -102,6 +121,7 @@ def train(dataset: ActionDataset, out: Path, options: TrainOptions, feature: dic
         model.train()
         losses = []
         for i in range(0, len(ends), options.batch_size):
+            _check_cancel(cancel)
             x, y, yf = sampler.gather(ends[i:i + options.batch_size])
             if options.augment:
                 x = augment_windows(x, rng, threshold=cfg.feature.get("keypoint_threshold", 0.3))
@@ -119,12 +139,17 @@ def train(dataset: ActionDataset, out: Path, options: TrainOptions, feature: dic
             scaler.update()
             losses.append(float(loss.detach()))
             bar.update(1)
+            step += 1
+            if on_step is not None:
+                on_step({"step": step, "steps": total_steps, "epoch": epoch + 1, "epochs": options.epochs,
+                         "loss": float(np.mean(losses))})
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses))})
         bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
         save_model(out, cfg, model)
         save_train_state(out, optimizer, {"epoch": epoch + 1, "history": history, "seed": options.seed,
                                           "options": {k: v for k, v in vars(options).items()}})
     bar.close()
+    _check_cancel(cancel)
     if not history:
         save_model(out, cfg, model)
     return {"config": cfg, "history": history, "windows_per_epoch": n, "device": str(device)}
