@@ -9,11 +9,12 @@ through the pose stage's detection path (pose-detector alignment, landmarks, ref
 drifted onto one body) are removed by the pose stage's OKS and same-face rules; the weaker one is lost and the
 detector looks again.
 
-Frames that do not follow each other (a folder of photos: ``StreamContext.sequence`` False) or a change of frame
-size start afresh: detector on every such frame, exactly the ``person_detector`` -> ``pose`` graph.
+Frames that do not follow each other (a folder of photos: ``StreamContext.sequence`` False), a seek (the
+timestamp goes back, or on by more than ``MAX_STEP_S``) or a change of frame size start afresh: the detector runs
+on such a frame; on photos that is on every frame, exactly the ``person_detector`` -> ``pose`` graph.
 
 In live mode (``async_detect``) the search for new people (detector, then the pose stage's detection path on the
-boxes nobody follows) runs on a worker thread of lower priority with models of its own, and the landmark path does
+boxes nobody follows) runs on a worker thread with single-threaded models of its own, and the landmark path does
 not wait for it: the people it finds on frame t are followed from the first frame after it is done, starting from
 the ROI their alignment points gave on frame t (people move little in a few frames; the next landmark pass
 re-centres the ROI). The scheduler cannot express that (an input that arrives some frames late), so the stage holds
@@ -38,6 +39,9 @@ from models.vision.roi import roi_from_alignment
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
 from pipeline.stage import Stage, StageContext, StageParams, StreamContext
+
+
+MAX_STEP_S = 1.0  # a step back in time or forward by more than this is a seek: nobody is followed across it
 
 
 class TrackedPoseParams(StageParams):
@@ -114,7 +118,9 @@ class TrackedPoseStage(Stage):
         state = state if state is not None else TrackedPoseState(sequence=False)
         tracks = state.tracks
         size = (image.shape[1], image.shape[0])
-        if not state.sequence or tracks.frame_size != size:
+        jumped = tracks.timestamp is not None and not 0 <= packet.timestamp - tracks.timestamp <= MAX_STEP_S
+        tracks.timestamp = packet.timestamp
+        if not state.sequence or tracks.frame_size != size or jumped:
             self.close_stream(state)
             state.pending = None
             tracks.reset()

@@ -52,6 +52,7 @@ class PersonTracks:
     time_of_detection: float | None = None
     detect_next: bool = True  # a person was lost on the last frame: look for people again
     frame_size: tuple[int, int] | None = None
+    timestamp: float | None = None  # of the last frame (a jump is a seek)
     detections: int = 0  # detector runs, for metrics
     frames: int = 0
 

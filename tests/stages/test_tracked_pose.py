@@ -142,3 +142,15 @@ def test_a_crowd_seen_from_above_keeps_most_walkers():
     counts = [len(p) for p in out]
     assert np.median(counts[12:]) >= 30, counts
     assert all((p.track_ids > 0).all() for p in out)
+
+
+def test_a_seek_starts_afresh(frames):
+    """Played again from an earlier frame (the player's seek: the timestamp goes back), the people there are found
+    on that very frame instead of being looked for where they were before the jump."""
+    stage = tracked()
+    state = stage.open_stream(StreamContext("s"))
+    for k in range(100, 110):
+        stage.process(FramePacket(k, k / 30.0, frames[k]), state)
+    before = state.tracks.detections
+    out = stage.process(FramePacket(65, 65 / 30.0, frames[65]), state)["persons"]
+    assert state.tracks.detections == before + 1 and len(out) >= 1

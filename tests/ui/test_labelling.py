@@ -4,6 +4,9 @@ a corrupt labels file is one line in the status bar."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -62,6 +65,14 @@ def test_label_two_ranges_save_reload_train_and_use(open_window, qtbot, clip):
     assert panel.result is not None, window.statusBar().currentMessage()
     assert panel.result["classes"] == ["background", "arms_up", "stand_tall"]
     assert stage.describe()["checkpoint"] == panel.result["checkpoint"]
+    # the CLI on the same labels and seed writes the same weights
+    cli = clip.parent / "cli_ck"
+    proc = subprocess.run([sys.executable, "-m", "app.cli", "action", "train", "--from-labels", str(panel.files.labels),
+                           "--epochs", "1", "--out", str(cli), "--no-progress"], capture_output=True, text=True,
+                          cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    ui_weights = Path(panel.result["checkpoint"]) / "model.safetensors"
+    assert (cli / "model.safetensors").read_bytes() == ui_weights.read_bytes()
     window.playback.playback.resume()
     qtbot.waitUntil(lambda: any(label in ("arms_up", "stand_tall", "background")
                                 for row in window.people.rows for label, _ in row.scores), timeout=60_000)
