@@ -39,7 +39,7 @@ class LabelFiles:
 
     @classmethod
     def for_recording(cls, recording: Path, fallback: Path) -> "LabelFiles":
-        folder = recording.parent
+        folder = recording.parent  # beside a file, or beside a folder of images (not inside it: it is the source)
         if not _writable(folder):
             folder = fallback / "labels"
         stem = recording.stem
@@ -173,7 +173,7 @@ class LabellingPanel(QWidget):
         """A new source started: a file (its analysis and labels are loaded where they exist) or not (None)."""
         if self.job is not None:
             return  # a job runs on the current recording; the panel stays with it
-        if path is None or not Path(path).is_file():
+        if path is None or not Path(path).exists():
             self.files = None
             self.title.setText("Open a recording to label it (a camera: record it first)")
             self.timeline.set_tracks([], 1)

@@ -387,7 +387,8 @@ class MainWindow(QMainWindow):
 
 
 def _recording_path(info: StreamInfo) -> Path | None:
-    """The file a recording stream plays (a video or a RealSense recording), else None (cameras, folders)."""
+    """What a recording stream plays (a video, a RealSense recording, an images folder such as Record writes),
+    else None (cameras)."""
     if info.live or not info.spec:
         return None
     from pipeline.sources import parse_source_spec
@@ -396,7 +397,7 @@ def _recording_path(info: StreamInfo) -> Path | None:
         target = Path(parse_source_spec(info.spec).target)
     except Exception:
         return None
-    return target if target.is_file() else None
+    return target if target.exists() else None
 
 
 def _as_bool(value) -> bool:

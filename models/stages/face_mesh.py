@@ -19,6 +19,7 @@ track is forgotten on the first frame it has no face.
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -79,6 +80,10 @@ class FaceMeshParams(StageParams):
                                                           "is looked for again after this many frames, not on "
                                                           "every frame (a back, a face too dark or too small "
                                                           "costs a detector call and mesh passes each time)")
+    async_search: bool = Field(default=True, description="live mode: a tracked person's face is searched from "
+                                                          "scratch on a worker beside the frames that follow "
+                                                          "(found, it is followed from the next frame on), so a "
+                                                          "search never delays a frame")
     device: str = device_field()
 
 
@@ -96,6 +101,8 @@ class FaceTracks:
 
     faces: dict[int, TrackedFace] = field(default_factory=dict)
     not_found: dict[int, int] = field(default_factory=dict)  # track id -> frames since its face was looked for
+    live: bool = False  # tracked people's faces are searched on the worker (async_search)
+    pending: Future | None = None
     tracked_passes: int = 0
     full_passes: int = 0
 
@@ -180,9 +187,18 @@ class FaceMeshStage(Stage):
         self.mesh = load_stage_model(p.mesh_model, p.device, context.device)
         self.iris_model = load_stage_model(p.iris_model, p.device, context.device) if p.iris else None
         self.mirror = FaceModel.load(resolve_model(p.face_model)).mirror_index() if p.mirror_average else None
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix=f"{context.name}-search")
 
     def open_stream(self, stream: StreamContext) -> FaceTracks:
-        return FaceTracks()
+        return FaceTracks(live=stream.mode == "live" and self.params.async_search)
+
+    def close_stream(self, state: FaceTracks | None) -> None:
+        if state is not None and state.pending is not None:
+            state.pending.cancel()
+
+    def close(self) -> None:
+        if getattr(self, "worker", None) is not None:
+            self.worker.shutdown(wait=True, cancel_futures=True)
 
     # ----- face ROIs --------------------------------------------------------------------------------------------
     def tracked_rois(self, persons: Persons, state: FaceTracks | None) -> dict[int, Roi]:
@@ -326,6 +342,7 @@ class FaceMeshStage(Stage):
             faces = self.faces_for(image, rois)
         else:
             n = len(persons)
+            self.join_found(state)
             tracked = self.tracked_rois(persons, state)
             faces = Faces.none_found(n)
             if tracked:  # one pass from last frame's mesh ROI; kept only where the mesh is surely still there
@@ -334,20 +351,57 @@ class FaceMeshStage(Stage):
                 state.tracked_passes += len(tracked)
             untracked = np.array([i not in tracked or not faces.found[i] for i in range(n)], bool)
             untracked &= self.due(persons, state)
-            first = self.person_rois(image, persons, only=untracked)
-            if any(r is not None for r in first):
-                faces = faces.merged(self.faces_for(image, first))
-                if state is not None:
-                    state.full_passes += sum(r is not None for r in first)
-            # head keypoints can be a few pixels off on small faces (goggles, helmets): where their ROI was tried
-            # and found no face, the face detector on the top of the box gets a second try
-            again = np.array([r is not None and not f for r, f in zip(first, faces.found)], bool)
-            if persons.keypoints is not None and again.any():
-                retry = self.person_rois(image, persons, use_keypoints=False, only=again)
-                if any(r is not None for r in retry):
-                    faces = faces.merged(self.faces_for(image, retry))
+            behind = self.search_behind(image, persons, untracked, state)
+            faces = faces.merged(self.search(image, persons, untracked & ~behind, state))
             self.remember(persons, faces, state, looked=untracked)
         return {"persons": replace(persons, faces=faces)}
+
+    def search(self, image: np.ndarray, persons: Persons, rows: np.ndarray, state: FaceTracks | None) -> Faces:
+        """Faces of ``rows`` from scratch: the keypoints' (or the detector's) ROI and 1 + refine_passes mesh
+        passes."""
+        faces = Faces.none_found(len(persons))
+        first = self.person_rois(image, persons, only=rows)
+        if any(r is not None for r in first):
+            faces = faces.merged(self.faces_for(image, first))
+            if state is not None:
+                state.full_passes += sum(r is not None for r in first)
+        # head keypoints can be a few pixels off on small faces (goggles, helmets): where their ROI was tried
+        # and found no face, the face detector on the top of the box gets a second try
+        again = np.array([r is not None and not f for r, f in zip(first, faces.found)], bool)
+        if persons.keypoints is not None and again.any():
+            retry = self.person_rois(image, persons, use_keypoints=False, only=again)
+            if any(r is not None for r in retry):
+                faces = faces.merged(self.faces_for(image, retry))
+        return faces
+
+    def search_behind(self, image: np.ndarray, persons: Persons, rows: np.ndarray,
+                      state: FaceTracks | None) -> np.ndarray:
+        """Live streams (``async_search``): the rows of tracked people among ``rows`` are searched on the worker,
+        beside the frames that follow; a face it finds is followed from the first frame after (one tracked pass).
+        Returns the rows it took (none where a search is still under way: they wait for the next due frame)."""
+        taken = np.zeros(len(persons), bool)
+        if state is None or not state.live or persons.track_ids is None:
+            return taken
+        taken = rows & (persons.track_ids >= 0)
+        if not taken.any() or state.pending is not None:
+            return taken if state.pending is None else np.zeros(len(persons), bool)
+        ask = persons[np.flatnonzero(taken)]
+        state.pending = self.worker.submit(self._found_rois, np.asarray(image), ask)
+        return taken
+
+    def _found_rois(self, image: np.ndarray, persons: Persons) -> dict[int, TrackedFace]:
+        faces = self.search(image, persons, np.ones(len(persons), bool), None)
+        return {int(persons.track_ids[i]): TrackedFace(roi_from_mesh(faces.landmarks[i]), persons.boxes[i].copy())
+                for i in np.flatnonzero(faces.found) if faces.scores[i] >= self.params.track_min_presence}
+
+    def join_found(self, state: FaceTracks | None) -> None:
+        """A finished background search: its faces are followed from this frame on."""
+        if state is None or state.pending is None or not state.pending.done():
+            return
+        found, state.pending = state.pending.result(), None
+        for tid, face in found.items():
+            state.faces.setdefault(tid, face)
+            state.not_found.pop(tid, None)
 
     def faces_for(self, image: np.ndarray, rois: list[Roi | None], refine_passes: int | None = None,
                   min_presence: float | None = None) -> Faces:

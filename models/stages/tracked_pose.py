@@ -4,7 +4,8 @@ detector), and the person detector runs only to find people nobody follows yet.
 
 The detector runs at the first frame, when someone is lost (the pose model's presence drops under
 ``pose.min_presence`` or the score under ``pose.min_output_score``), and on a schedule (``detect_every`` frames or
-``detect_every_ms`` of stream time). Its boxes that overlap a followed person are that person; the others go
+``detect_every_ms`` of stream time; while searches find nobody new the intervals double, up to ``detect_backoff``
+times, and a loss or a newcomer resets them). Its boxes that overlap a followed person are that person; the others go
 through the pose stage's detection path (pose-detector alignment, landmarks, refinement). Duplicates (two ROIs that
 drifted onto one body) are removed by the pose stage's OKS and same-face rules; the weaker one is lost and the
 detector looks again.
@@ -53,6 +54,10 @@ class TrackedPoseParams(StageParams):
                                                             "by time, losses and the first frame; 1: every frame")
     detect_every_ms: float = Field(default=500.0, ge=0, description="... and at least every this many ms of "
                                                                     "stream time (0: off)")
+    detect_backoff: float = Field(default=3.0, ge=1.0, description="while searches find nobody new, their "
+                                                                   "intervals double up to this factor (a loss or "
+                                                                   "a newcomer resets them): a newcomer is found "
+                                                                   "within detect_every x this at worst")
     video_tiles: str = Field(default="fine", pattern=r"^(auto|fine|none|\d+x\d+)$",
                              description="the detector's tiles in a video (detector.tiles stays for photos): it "
                                          "runs on few frames there, so it can afford to look closer for small "
@@ -133,11 +138,13 @@ class TrackedPoseStage(Stage):
         if due and not state.live:
             tracks.detected(packet.timestamp)
             found = self.find(image, kept.persons.boxes, state.sequence)
+            tracks.searched(len(found.persons) > 0, self.params.detect_backoff)
         elif due and state.pending is None:
             tracks.detected(packet.timestamp)
             state.pending = self.finder.submit(image, kept.persons.boxes)
             if tracks.frames == 0:  # the stream's first frame: wait, rather than show nobody until it is done
                 found, state.pending = state.pending.result(), None
+                tracks.searched(len(found.persons) > 0, self.params.detect_backoff)
         if state.sequence:
             found = _with_boxes(found, _keypoint_boxes(found.persons, size))
         people = _concat(kept, found)
@@ -159,6 +166,7 @@ class TrackedPoseStage(Stage):
         if state.pending is None or not state.pending.done():
             return []
         found, state.pending = state.pending.result(), None
+        state.tracks.searched(len(found.persons) > 0, self.params.detect_backoff)
         boxes = _keypoint_boxes(found.persons, size)
         followed = np.stack([p.box for p in state.tracks.followed]) if state.tracks.followed \
             else np.zeros((0, 4), np.float32)

@@ -55,6 +55,12 @@ class PersonTracks:
     timestamp: float | None = None  # of the last frame (a jump is a seek)
     detections: int = 0  # detector runs, for metrics
     frames: int = 0
+    backoff: float = 1.0  # the schedule's intervals x this: grows while searches find nobody new
+
+    def searched(self, found_new: bool, max_backoff: float) -> None:
+        """A search finished: one that found somebody new keeps the schedule tight; one that found nobody doubles
+        the intervals up to ``max_backoff`` x (a scene whose people are all followed needs the detector less)."""
+        self.backoff = 1.0 if found_new else min(max_backoff, self.backoff * 2.0)
 
     def detection_due(self, every_frames: int, every_s: float, timestamp: float) -> bool:
         """Whether the detector runs for this frame: at the first frame, after a loss, or on the schedule (every
@@ -63,9 +69,11 @@ class PersonTracks:
         most, and a newcomer is found within the same period as anywhere else."""
         if self.detect_next or self.frames_since_detection is None:
             return True
-        if every_frames and self.frames_since_detection >= every_frames:
+        backoff = self.backoff if self.followed else 1.0  # an empty scene: newcomers are all there is to find
+        if every_frames and self.frames_since_detection >= every_frames * backoff:
             return True
-        return bool(every_s) and self.time_of_detection is not None and timestamp - self.time_of_detection >= every_s
+        return bool(every_s) and self.time_of_detection is not None and \
+            timestamp - self.time_of_detection >= every_s * backoff
 
     def detected(self, timestamp: float) -> None:
         self.frames_since_detection, self.time_of_detection = 0, timestamp
@@ -76,6 +84,7 @@ class PersonTracks:
         """A new scene (an unrelated image, a new frame size): nobody is followed and ids are not carried over."""
         self.followed, self.lost, self.velocities = [], [], {}
         self.frames_since_detection, self.time_of_detection, self.detect_next = None, None, True
+        self.backoff = 1.0
 
     def assign_ids(self, boxes: np.ndarray, max_missed: int, min_iou: float) -> np.ndarray:
         """Ids for newly found people: a lost person's id where the new box overlaps its predicted box (best
@@ -109,7 +118,7 @@ class PersonTracks:
         for tid, p in before.items():
             if tid not in now:
                 self.lost.append(LostPerson(tid, p.box, self.velocities.pop(tid, np.zeros(4))))
-                self.detect_next = True
+                self.detect_next, self.backoff = True, 1.0
         for p in self.lost:
             p.missed += 1
         self.lost = [p for p in self.lost if p.missed <= max_missed]

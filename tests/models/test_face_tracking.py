@@ -147,3 +147,24 @@ def test_a_face_not_found_is_looked_for_again_after_retry_every_frames_one_perso
     assert found == 0 and len(looked) == 40
     assert max(looked) <= 2 and sum(looked) <= 2 + 40 // 5 + 2, looked  # not one search per person per frame
     assert sum(1 for n in looked if n) >= 40 // 5 - 1  # but looked for again, regularly
+
+
+def test_live_faces_are_searched_beside_the_frames_and_then_followed(people, head_gaze):
+    """Live (async_search): a tracked person's face is looked for on the worker; the frame that asked does not
+    wait for it, and from the first frame after the search the face is followed with one pass per frame."""
+    import time
+
+    face = stage("face_mesh")
+    state = face.open_stream(StreamContext("live", mode="live"))
+    assert state.live
+    found = []
+    for k, (image, persons) in enumerate(people):
+        packet = FramePacket(k, k / 25.0, image)
+        packet.data["persons"] = persons
+        packet.apply(face.process(packet, state))
+        found.append(bool(packet.get("persons").faces.found.any()))
+        time.sleep(0.05)  # a 20 fps camera: the search has time to finish between frames
+    assert not found[0]  # the first frame did not wait for the search
+    assert all(found[3:]), found
+    assert state.tracked_passes >= FRAMES - 3
+    face.close()

@@ -81,3 +81,23 @@ def test_boxes_on_a_followed_person_are_that_person_others_are_new():
                            [400, 0, 480, 300]], np.float32)  # somebody else
     assert not_followed(detections, followed).tolist() == [2]
     assert not_followed(detections, np.zeros((0, 4), np.float32)).tolist() == [0, 1, 2]
+
+
+def test_searches_that_find_nobody_new_space_out_while_people_are_followed():
+    t = PersonTracks()
+    t.detected(0.0)
+    t.update([person(1, [0, 0, 10, 20])], 30)
+    t.searched(False, 3.0)
+    t.searched(False, 3.0)
+    assert t.backoff == 3.0  # doubled, capped
+    for _ in range(20):
+        t.update([person(1, [0, 0, 10, 20])], 30)
+    assert not t.detection_due(10, 0.0, 1.0)  # 21 frames since: not yet (10 x 3)
+    for _ in range(10):
+        t.update([person(1, [0, 0, 10, 20])], 30)
+    assert t.detection_due(10, 0.0, 1.0)
+    t.searched(True, 3.0)  # somebody new: back to the base schedule
+    assert t.backoff == 1.0
+    t.searched(False, 3.0)
+    t.update([], 30)  # a loss resets it too, and an empty scene is searched on the base schedule
+    assert t.backoff == 1.0 and t.detection_due(10, 0.0, 1.0)
