@@ -114,9 +114,8 @@ class TrackedPoseStage(Stage):
 
     def find(self, image: np.ndarray, followed_boxes: np.ndarray, sequence: bool = True) -> Posed:
         """People the detector finds that nobody follows yet, posed (the pose stage's detection path)."""
-        boxes, scores = self.detector.detect(image, self.params.video_tiles if sequence else None)
-        new = not_followed(boxes, followed_boxes)
-        return self.pose.estimate(image, Persons(boxes[new], scores[new]))
+        return find_people(self.detector, self.pose, image, followed_boxes,
+                           self.params.video_tiles if sequence else None)
 
     def process(self, packet: FramePacket, state: TrackedPoseState | None = None) -> dict[str, Any]:
         image = np.asarray(packet.color)
@@ -175,7 +174,19 @@ class TrackedPoseStage(Stage):
                 for i in not_followed(boxes, followed)]
 
     def describe(self) -> dict:
-        return {"detector": self.detector.describe(), "pose": self.pose.describe()}
+        info = {"detector": self.detector.describe(), "pose": self.pose.describe()}
+        if self.finder is not None:  # live streams' background search: models of its own
+            info["search"] = {"detector": self.finder.detector.describe(), "pose": self.finder.pose.describe()}
+        return info
+
+
+def find_people(detector: PersonDetectorStage, pose: PoseStage, image: np.ndarray, followed_boxes: np.ndarray,
+                tiles: str | None) -> Posed:
+    """The detector's boxes that are nobody followed yet (``tiles`` overrides the detector's), posed by the pose
+    stage's detection path."""
+    boxes, scores = detector.detect(image, tiles)
+    new = not_followed(boxes, followed_boxes)
+    return pose.estimate(image, Persons(boxes[new], scores[new]))
 
 
 class _Finder:
@@ -185,16 +196,15 @@ class _Finder:
     latency here and starved the search when the landmark path used every core.)"""
 
     def __init__(self, params: TrackedPoseParams, context: StageContext) -> None:
-        self.stage = TrackedPoseStage.__new__(TrackedPoseStage)
-        self.stage.params = params
-        self.stage.detector = PersonDetectorStage(params.detector)
-        self.stage.detector.setup(context, intra_op_threads=1)
-        self.stage.pose = PoseStage(params.pose)
-        self.stage.pose.setup(context, intra_op_threads=1)
+        self.tiles = params.video_tiles
+        self.detector = PersonDetectorStage(params.detector)
+        self.detector.setup(context, intra_op_threads=1)
+        self.pose = PoseStage(params.pose)
+        self.pose.setup(context, intra_op_threads=1)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix=f"{context.name}-search")
 
     def submit(self, image: np.ndarray, followed_boxes: np.ndarray) -> Future:
-        return self.worker.submit(self.stage.find, image, followed_boxes)
+        return self.worker.submit(find_people, self.detector, self.pose, image, followed_boxes, self.tiles)
 
     def close(self) -> None:
         self.worker.shutdown(wait=True, cancel_futures=True)
