@@ -80,6 +80,8 @@ class FaceMeshParams(StageParams):
                                                           "is looked for again after this many frames, not on "
                                                           "every frame (a back, a face too dark or too small "
                                                           "costs a detector call and mesh passes each time)")
+    retry_max: int = Field(default=60, ge=1, description="the wait between searches doubles with each search "
+                                                         "that finds no face, up to this many frames")
     async_search: bool = Field(default=True, description="live mode: a tracked person's face is searched from "
                                                           "scratch on a worker beside the frames that follow "
                                                           "(found, it is followed from the next frame on), so a "
@@ -101,6 +103,7 @@ class FaceTracks:
 
     faces: dict[int, TrackedFace] = field(default_factory=dict)
     not_found: dict[int, int] = field(default_factory=dict)  # track id -> frames since its face was looked for
+    misses: dict[int, int] = field(default_factory=dict)  # track id -> searches in a row that found no face
     live: bool = False  # tracked people's faces are searched on the worker (async_search)
     pending: Future | None = None
     tracked_passes: int = 0
@@ -223,22 +226,32 @@ class FaceMeshStage(Stage):
             return np.ones(len(persons), bool)
         waited = np.array([state.not_found.get(int(t), -1) for t in persons.track_ids])
         due = waited < 0
-        if (waited >= self.params.retry_every).any():
-            due[int(np.argmax(waited))] = True
+        ready = waited >= np.array([self.retry_wait(state.misses.get(int(t), 1)) for t in persons.track_ids])
+        if (ready & ~due).any():
+            due[int(np.argmax(np.where(ready, waited, -1)))] = True
         return due
+
+    def retry_wait(self, misses: int) -> int:
+        """Frames to wait after ``misses`` searches in a row found no face: ``retry_every``, doubling with each
+        miss up to ``retry_max`` (a back turned or a face too small stays so for a while)."""
+        return min(self.params.retry_max, self.params.retry_every * 2 ** max(0, misses - 1))
 
     def remember(self, persons: Persons, faces: Faces, state: FaceTracks | None,
                  looked: np.ndarray | None = None) -> None:
         """Keep the final mesh ROI of every tracked face found with good presence; forget every other track.
-        Tracked people whose face was looked for (``looked``) and not found wait ``retry_every`` frames."""
+        Tracked people whose face was looked for (``looked``) and not found wait before the next search
+        (``retry_wait``)."""
         if state is None:
             return
         if persons.track_ids is not None:
             before, state.not_found = state.not_found, {}
+            misses, state.misses = state.misses, {}
             for i, tid in enumerate(int(t) for t in persons.track_ids):
                 if tid < 0 or faces.found[i]:
                     continue
-                state.not_found[tid] = 0 if looked is not None and looked[i] else before.get(tid, 0) + 1
+                now = looked is not None and bool(looked[i])
+                state.not_found[tid] = 0 if now else before.get(tid, 0) + 1
+                state.misses[tid] = misses.get(tid, 0) + (1 if now else 0)
         if not self.params.track_faces:
             return
         state.faces = {}
@@ -402,6 +415,7 @@ class FaceMeshStage(Stage):
         for tid, face in found.items():
             state.faces.setdefault(tid, face)
             state.not_found.pop(tid, None)
+            state.misses.pop(tid, None)
 
     def faces_for(self, image: np.ndarray, rois: list[Roi | None], refine_passes: int | None = None,
                   min_presence: float | None = None) -> Faces:

@@ -119,7 +119,7 @@ def test_tracks_that_go_away_are_forgotten_and_untracked_people_never_tracked(pe
 
 def test_a_face_not_found_is_looked_for_again_after_retry_every_frames_one_person_a_frame():
     """The bundled clip's people are small and backlit: their faces are not found. Each is looked for on its first
-    frame, then one person per frame at most, each after waiting retry_every frames, not on every frame."""
+    frame, then one person per frame at most, after waits that double from retry_every, not on every frame."""
     from models.stages.tracked_pose import TrackedPoseParams, TrackedPoseStage
     from pipeline.stage import StageContext
     from tests.conftest import REPO
@@ -145,8 +145,11 @@ def test_a_face_not_found_is_looked_for_again_after_retry_every_frames_one_perso
             packet.apply(face.process(packet, face_state))
             found += int(packet.get("persons").faces.found.sum())
     assert found == 0 and len(looked) == 40
-    assert max(looked) <= 2 and sum(looked) <= 2 + 40 // 5 + 2, looked  # not one search per person per frame
-    assert sum(1 for n in looked if n) >= 40 // 5 - 1  # but looked for again, regularly
+    assert max(looked) <= 2 and sum(looked) <= 2 + 2 * 3, looked  # not one search per person per frame
+    searched = [k for k, n in enumerate(looked) if n]
+    assert len(searched) >= 4, looked  # but looked for again: after 5, then 10, then 20 frames (retry_wait)
+    assert face.retry_wait(1) == 5 and face.retry_wait(2) == 10 and face.retry_wait(3) == 20
+    assert face.retry_wait(10) == face.params.retry_max
 
 
 def test_live_faces_are_searched_beside_the_frames_and_then_followed(people, head_gaze):
