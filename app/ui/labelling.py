@@ -97,6 +97,8 @@ class LabellingPanel(QWidget):
         self.result: dict | None = None
         self.previous_checkpoint: Path | None = None
         self.losses: list[float] = []
+        self._analysis_out: Path | None = None  # where a running analysis writes its results.jsonl
+        self._frame_count: int | None = None  # of the recording being analysed (progress)
 
         self.title = QLabel("Open a recording to label it")
         self.analyse_button = QPushButton("Analyse")
@@ -387,7 +389,7 @@ class LabellingPanel(QWidget):
 
         if self.job is not None or self.files is None:
             return
-        if len({r.label for r in self.rows}) < 1 or self.save() is None:
+        if not self.rows or self.save() is None:
             return
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = self.out_dir / "taught" / f"{self.files.recording.stem}-{stamp}"
@@ -457,9 +459,10 @@ class LabellingPanel(QWidget):
         if job is None:
             self.timer.stop()
             return
-        if getattr(self, "_analysis_out", None) is not None and (self._analysis_out / "results.jsonl").is_file() \
-                and self.files is not None:
-            done = sum(1 for _ in (self._analysis_out / "results.jsonl").open())
+        lines = self._analysis_out / "results.jsonl" if self._analysis_out is not None else None
+        if lines is not None and lines.is_file() and self.files is not None:
+            with lines.open("rb") as f:
+                done = sum(1 for _ in f)
             total = self._analysis_total()
             if total:
                 self.progress.setValue(min(99, int(100 * done / total)))
@@ -471,7 +474,7 @@ class LabellingPanel(QWidget):
             self._handle(msg)
 
     def _analysis_total(self) -> int:
-        if getattr(self, "_frame_count", None) is None:
+        if self._frame_count is None:
             from pipeline.sources import open_source
 
             try:
