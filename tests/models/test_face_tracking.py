@@ -13,10 +13,10 @@ from models.stages.face_mesh import FaceTracks, box_iou
 from models.vision.faces import euler_of
 from pipeline.packet import FramePacket
 from pipeline.stage import StreamContext
-from tests.conftest import data_path
+from tests.conftest import DATA
 from tests.models.test_face import stage
 
-CLIP = data_path("action_clips", "tests_data_test.avi")
+CLIP = DATA / "action_clips" / "tests_data_test.avi"  # the fixture skips when it is absent
 FRAMES = 12
 
 
