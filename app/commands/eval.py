@@ -47,15 +47,15 @@ def pose_datasets(
     from models.vision.keypoints import MEDIAPIPE_POSE_NAMES
     from pipeline.errors import PerceptError
 
+    unknown = set(only or ()) - {d.name for d in DATASETS}
+    if unknown:  # a mistyped name is said first, wherever the data is
+        known = ", ".join(d.name for d in DATASETS)
+        raise PerceptError(f"unknown dataset {', '.join(sorted(unknown))}; known: {known}")
     repo = Path(__file__).resolve().parents[2]
     data = data or repo.parent / "shared" / "data" / "pose"
     if not data.is_dir():
         raise PerceptError(f"pose data folder not found: {data} (give --data)")
     chosen = [d for d in DATASETS if not only or d.name in only]
-    unknown = set(only or ()) - {d.name for d in DATASETS}
-    if unknown:
-        known = ", ".join(d.name for d in DATASETS)
-        raise PerceptError(f"unknown dataset {', '.join(sorted(unknown))}; known: {known}")
     rows = []
     for dataset in chosen:
         try:
