@@ -87,26 +87,30 @@ def pose_datasets(
         typer.echo(f"{'mean':<12} {'':>6} {'':>6} {'':>6} {np.mean([r['AP'] for r in scored]):>6.3f}")
 
 
-def _face_eval(what: str, data: Path, fmt: str | None, results: Path | None, graph: str, device: str,
+def _face_eval(what: str, data: Path, fmt: str | None, results: Path | None, graph: str | None, device: str,
                as_json: bool) -> None:
     """Shared body of `eval head-pose` and `eval gaze`."""
     from models.eval.face_angles import read_results, run_graph, score
-    from models.eval.face_labels import read_labels
+    from models.eval.face_labels import graph_for, read_labels
 
     fmt, labels = read_labels(data, fmt)
+    graph = graph or graph_for(fmt)
     records = read_results(results, labels) if results is not None else run_graph(labels, graph, device)
-    result = {"format": fmt, **score(labels, records, what)}
+    result = {"format": fmt, "graph": None if results is not None else graph, **score(labels, records, what)}
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
     axes = ", ".join(f"{a} {v:.2f}" for a, v in result["mae"].items() if v is not None)
-    typer.echo(f"{what} on {result['labelled']} labelled images ({fmt}): {result['scored']} scored, "
+    typer.echo(f"{what} on {result['labelled']} labelled images ({fmt}"
+               f"{', graph ' + graph if results is None else ''}): {result['scored']} scored, "
                f"{result['missed']} without a face")
     if result["mean_angular_error"] is not None:
         typer.echo(f"mean angular error {result['mean_angular_error']:.2f} deg; MAE {axes} deg")
 
 
 _FORMAT_HELP = "biwi | aflw2000 | mpiifacegaze | columbia | eth-xgaze (default: detected from the files)"
+_GRAPH_HELP = ("graph YAML or shipped graph name (default: `face` for eth-xgaze, whose images are face crops with "
+               "no body for the person detector; `default` for the others)")
 
 
 @app.command("head-pose")
@@ -115,7 +119,7 @@ def head_pose(
     fmt: str = typer.Option(None, "--format", help=_FORMAT_HELP),
     results: Path = typer.Option(None, "--results", help="score this results.jsonl (matched by image file name) "
                                                          "instead of running the graph"),
-    graph: str = typer.Option("default", "--graph", "-g", help="graph YAML or shipped graph name"),
+    graph: str = typer.Option(None, "--graph", "-g", help=_GRAPH_HELP),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -129,7 +133,7 @@ def gaze(
     fmt: str = typer.Option(None, "--format", help=_FORMAT_HELP),
     results: Path = typer.Option(None, "--results", help="score this results.jsonl (matched by image file name) "
                                                          "instead of running the graph"),
-    graph: str = typer.Option("default", "--graph", "-g", help="graph YAML or shipped graph name"),
+    graph: str = typer.Option(None, "--graph", "-g", help=_GRAPH_HELP),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:

@@ -32,6 +32,13 @@ def _readers() -> dict:
 
 
 FORMATS = ("biwi", "aflw2000", "mpiifacegaze", "columbia", "eth-xgaze")
+# the graph a format is run through unless the user names one: ETH-XGaze's images are normalised face crops (the
+# face fills the image, no body), which the person detector of `default` does not see as a person
+FACE_CROP_FORMATS = ("eth-xgaze",)
+
+
+def graph_for(fmt: str) -> str:
+    return "face" if fmt in FACE_CROP_FORMATS else "default"
 
 
 def detect_format(folder: Path) -> str:

@@ -97,10 +97,60 @@ def test_columbia_names(tmp_path):
     assert np.allclose(angles_of(straight.gaze), [0, 0], atol=1e-6)
 
 
-def test_eth_xgaze_says_why_not(tmp_path):
-    (tmp_path / "subject0000.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
-    with pytest.raises(PerceptError, match="h5py"):
-        read_labels(tmp_path)
+def xgaze_angles(gaze: np.ndarray) -> tuple[float, float]:
+    """(pitch, yaw) radians of a unit gaze vector as ETH-XGaze's normalisation code stores them (face_gaze)."""
+    return float(np.arcsin(-gaze[1])), float(np.arctan2(-gaze[0], -gaze[2]))
+
+
+def write_xgaze(path, patches: np.ndarray, gaze: np.ndarray | None) -> None:
+    import h5py
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f["face_patch"] = patches
+        if gaze is not None:
+            f["face_gaze"] = gaze
+            f["face_head_pose"] = np.zeros_like(gaze)
+
+
+def test_eth_xgaze_convention_inverts_the_datasets_own():
+    from models.eval.labels_ethxgaze import ethxgaze_to_percept
+
+    rng = np.random.default_rng(3)
+    for g in rng.normal(size=(20, 3)) + [0, 0, -2.0]:  # mostly toward the camera, as gaze labels are
+        g /= np.linalg.norm(g)
+        assert np.allclose(ethxgaze_to_percept(*xgaze_angles(g)), g, atol=1e-9)
+    # signs: the dataset's yaw > 0 is toward the camera's -x, Percept's toward +x; pitch > 0 up in both
+    assert np.allclose(angles_of(ethxgaze_to_percept(0.0, np.radians(20))), [-20, 0])
+    assert np.allclose(angles_of(ethxgaze_to_percept(np.radians(10), 0.0)), [0, 10])
+
+
+def test_eth_xgaze_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("PERCEPT_CACHE", str(tmp_path / "cache"))
+    patches = np.zeros((2, 224, 224, 3), np.uint8)
+    patches[0, 50:60, 70:90] = (255, 0, 0)  # BGR blue: the file's channel order reaches the PNG unchanged
+    truth = [direction_of(12.0, -5.0), direction_of(0.0, 0.0)]
+    write_xgaze(tmp_path / "data" / "train" / "subject0003.h5", patches, np.array([xgaze_angles(g) for g in truth]))
+    write_xgaze(tmp_path / "data" / "test" / "subject0001.h5", patches, None)  # test split: labels withheld
+    fmt, labels = read_labels(tmp_path / "data")
+    assert fmt == "eth-xgaze" and len(labels) == 2
+    assert np.allclose(angles_of(labels[0].gaze), [12, -5]) and np.allclose(angles_of(labels[1].gaze), [0, 0])
+    assert labels[0].intrinsics == (960.0, 960.0, 112.0, 112.0) and labels[0].head_rotation is None
+    assert np.array_equal(cv2.imread(str(labels[0].image)), patches[0])
+    assert labels[0].image.is_relative_to(tmp_path / "cache")
+    stamp = labels[0].image.stat().st_mtime_ns
+    assert read_labels(tmp_path / "data")[1][0].image.stat().st_mtime_ns == stamp  # extracted once
+
+
+def test_eth_xgaze_without_labels_or_broken_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("PERCEPT_CACHE", str(tmp_path / "cache"))
+    write_xgaze(tmp_path / "test" / "subject0001.h5", np.zeros((1, 224, 224, 3), np.uint8), None)
+    with pytest.raises(PerceptError, match="withheld"):
+        read_labels(tmp_path / "test")
+    (tmp_path / "broken" / "subject0000.h5").parent.mkdir()
+    (tmp_path / "broken" / "subject0000.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(PerceptError, match="not a readable HDF5 file"):
+        read_labels(tmp_path / "broken")
 
 
 def test_unknown_folder_is_one_error(tmp_path):
