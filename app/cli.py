@@ -15,15 +15,14 @@ from typing import Optional
 
 import typer
 
+from app.display import has_display
+from app.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, exit_code_for
+from pipeline import endings
 from pipeline.errors import PerceptError
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
                   help="Percept: real-time RGB-D perception (pose, face, gaze, actions) on cameras and recordings.")
 log = logging.getLogger("percept")
-
-EXIT_USER_ERROR = 2
-EXIT_RUN_FAILED = 1
-EXIT_INTERRUPTED = 130
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -196,7 +195,7 @@ class _RunSignals:
     def attach(self, stream) -> None:
         self.streams.append(stream)
         if self.count:  # a stream that started after the first signal stops too
-            stream.stop("interrupted", "interrupted by Ctrl-C")
+            stream.stop(endings.INTERRUPTED, "interrupted by Ctrl-C")
 
     def _handle(self, signum, frame) -> None:
         from app.session import Terminated
@@ -207,7 +206,8 @@ class _RunSignals:
         if not streams:
             raise Terminated() if terminated else KeyboardInterrupt()
         if self.count == 1:
-            ending = ("terminated", "terminated by SIGTERM") if terminated else ("interrupted", "interrupted by Ctrl-C")
+            ending = ((endings.TERMINATED, "terminated by SIGTERM") if terminated
+                      else (endings.INTERRUPTED, "interrupted by Ctrl-C"))
             for stream in streams:
                 stream.stop(*ending)
             self._drain = threading.Timer(INTERRUPT_DRAIN_S, lambda: [s.abandon() for s in streams])
@@ -223,7 +223,7 @@ class _RunSignals:
 
 def _try_ui():
     """The Qt UI's entry point when a display exists and the UI module is present."""
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    if not has_display():
         return None
     try:
         module = importlib.import_module("app.ui")
@@ -238,16 +238,13 @@ def _report_exit(report, mode: str, out: Path) -> int:
     summary = (f"{report.frames_done} frames in {report.wall_s:.1f} s ({report.fps:.1f} fps), "
                f"{report.drops} dropped, mode {mode}; results in {out}/")
     typer.echo(summary, err=True)
-    if report.ended_by == "disk_full":
+    if report.ended_by == endings.DISK_FULL:
         typer.echo(f"error: disk full: {report.error}; the outputs written so far are valid", err=True)
-        return EXIT_RUN_FAILED
-    if report.ended_by in ("source_error", "stage_error", "sink_error"):
+    elif endings.failed(report.ended_by):
         typer.echo(f"error: {report.error}", err=True)
-        return EXIT_RUN_FAILED
-    if report.ended_by in ("interrupted", "terminated"):
+    elif endings.cancelled(report.ended_by):
         typer.echo(f"{report.ended_by}: results written so far are complete", err=True)
-        return EXIT_INTERRUPTED
-    return 0
+    return exit_code_for(report.ended_by)
 
 
 @cli.command()
@@ -477,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         if type(exc).__name__ == "Abort":
             return EXIT_INTERRUPTED
         raise
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from app.runner import check_out_dir, load_builtin_stages, resolve_graph_path, write_metrics
+from pipeline import endings
 from pipeline.engine import Engine, Stream, StreamOptions
 from pipeline.errors import ConfigError, SourceError
 from pipeline.graph import Graph, GraphConfig, load_graph_config
@@ -205,7 +206,7 @@ def _write_failure(sink: Sink, exc: BaseException, doing: str = "writing") -> st
 
 
 def _failure_ending(exc: BaseException) -> str:
-    return "disk_full" if is_disk_full(exc) else "sink_error"
+    return endings.DISK_FULL if is_disk_full(exc) else endings.SINK_ERROR
 
 
 class Terminated(KeyboardInterrupt):
@@ -216,14 +217,14 @@ class Terminated(KeyboardInterrupt):
 def _setup_ending(exc: BaseException, folder: "FolderSinks") -> str:
     """``ended_by`` for a run that failed before its first frame."""
     if isinstance(exc, Terminated):
-        return "terminated"
+        return endings.TERMINATED
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
+        return endings.INTERRUPTED
     if folder.failed is not None:
         return _failure_ending(folder.failed)
     if isinstance(exc, SourceError):
-        return "source_error"
-    return "stage_error"
+        return endings.SOURCE_ERROR
+    return endings.STAGE_ERROR
 
 
 @dataclass
@@ -369,12 +370,12 @@ class Session:
         if folder.failed is not None:
             # the engine ended it (a failure before the session held it), or the reading had already ended (the
             # frame limit, the end of the file) when a file failed on a frame still in the graph
-            if report.ended_by in ("sink_error", "end_of_stream", "frame_limit", "stopped"):
+            if report.ended_by == endings.SINK_ERROR or report.ended_by in endings.FINISHED:
                 report.ended_by = _failure_ending(folder.failed)
                 report.error = folder.failure
             report.frames_done = min(report.frames_done, results.lines)  # frames after the failure were not kept
         elif folder.close_error is not None:
-            if report.ended_by in ("end_of_stream", "frame_limit", "stopped"):
+            if report.ended_by in endings.FINISHED:
                 report.ended_by, report.error = _failure_ending(folder.close_error), folder.close_failure
             else:
                 report.error = f"{report.error}; {folder.close_failure}" if report.error else folder.close_failure

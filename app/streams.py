@@ -18,10 +18,9 @@ from typing import Callable
 
 import yaml
 
+from app.exit_codes import EXIT_OK, EXIT_RUN_FAILED, exit_code_for
+from pipeline import endings
 from pipeline.errors import ConfigError
-
-EXIT_RUN_FAILED = 1
-EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def run_streams(session, specs: list[StreamSpec], out: Path, video: bool, mode: 
     for t in threads:
         while t.is_alive():
             t.join(0.2)  # short joins: the main thread stays free for Ctrl-C
-    code = 0
+    code = EXIT_OK
     for spec in specs:
         report = reports.get(spec.name)
         if report is None:
@@ -126,9 +125,7 @@ def run_streams(session, specs: list[StreamSpec], out: Path, video: bool, mode: 
             continue
         echo(f"{spec.name}: {report.frames_done} frames in {report.wall_s:.1f} s ({report.fps:.1f} fps), "
              f"ended by {report.ended_by}; results in {out / spec.name}/", err=True)
-        if report.ended_by in ("source_error", "stage_error", "sink_error", "disk_full"):
+        if endings.failed(report.ended_by):
             echo(f"{spec.name}: error: {report.error}", err=True)
-            code = max(code, EXIT_RUN_FAILED)
-        elif report.ended_by in ("interrupted", "terminated"):
-            code = max(code, EXIT_INTERRUPTED)
+        code = max(code, exit_code_for(report.ended_by))
     return code

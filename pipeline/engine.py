@@ -20,6 +20,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from pipeline import endings
 from pipeline.errors import ConfigError, PerceptError, SourceError, StageSetupError
 from pipeline.flow import FlowLimiter, in_flight_for
 from pipeline.graph import Graph, Node
@@ -147,7 +148,7 @@ class Stream:
         self._delivery: threading.Thread | None = None
 
     # ----- control ------------------------------------------------------------------------------------------
-    def stop(self, reason: str = "stopped", error: str | None = None) -> None:
+    def stop(self, reason: str = endings.STOPPED, error: str | None = None) -> None:
         """Stop reading; frames already in the graph finish (up to ``drain_timeout_s``), then sinks close."""
         self._end_reading(reason, error)
         self._stop_requested.set()
@@ -161,7 +162,7 @@ class Stream:
 
     def abandon(self) -> None:
         """Stop now without waiting for frames in the graph (their results are lost; files written stay valid)."""
-        self.stop("interrupted", "interrupted by Ctrl-C")
+        self.stop(endings.INTERRUPTED, "interrupted by Ctrl-C")
         self._abandon.set()
 
     def wait(self, timeout: float | None = None) -> RunReport | None:
@@ -177,7 +178,7 @@ class Stream:
             while self.wait(0.2) is None:
                 pass
         except KeyboardInterrupt:
-            self.stop("interrupted", "interrupted by Ctrl-C")
+            self.stop(endings.INTERRUPTED, "interrupted by Ctrl-C")
             try:
                 while self.wait(0.2) is None:
                     pass
@@ -227,7 +228,7 @@ class Stream:
         try:
             while not self._stop.is_set():
                 if limit is not None and self.read >= limit:
-                    self._end_reading("frame_limit")
+                    self._end_reading(endings.FRAME_LIMIT)
                     break
                 if not self.flow.live and not self.flow.wait_for_room(self._stop):
                     break
@@ -240,10 +241,10 @@ class Stream:
                 if admit is not None:
                     self._admit(admit)
         except SourceError as exc:
-            self._end_reading("source_error", str(exc))
+            self._end_reading(endings.SOURCE_ERROR, str(exc))
         except Exception as exc:  # a source bug: report it as a source failure, keep outputs valid
             log.exception("source failed")
-            self._end_reading("source_error", f"source failed: {type(exc).__name__}: {exc}")
+            self._end_reading(endings.SOURCE_ERROR, f"source failed: {type(exc).__name__}: {exc}")
         finally:
             self._eof.set()
 
@@ -309,7 +310,7 @@ class Stream:
                         self.flow.resize(target)
         except Exception as exc:  # a sink failed (disk full, ...): end the stream, keep what was written
             log.error("stream %s: writing results failed: %s", self.id, exc)
-            self._end_reading("sink_error", f"writing results failed: {type(exc).__name__}: {exc}")
+            self._end_reading(endings.SINK_ERROR, f"writing results failed: {type(exc).__name__}: {exc}")
         finally:
             self._finalise()
 
@@ -378,10 +379,10 @@ class Stream:
         report.frames_admitted = self.flow.admitted
         report.drops = self.flow.drops
         report.max_in_flight = self.flow.max_in_flight
-        if self._stop_reason is not None and self._stop_reason[0] != "frame_limit":
+        if self._stop_reason is not None and self._stop_reason[0] != endings.FRAME_LIMIT:
             report.ended_by, report.error = self._stop_reason
         elif self._stop_reason is not None:
-            report.ended_by = "frame_limit"
+            report.ended_by = endings.FRAME_LIMIT
         self.engine._keep_final_snapshot(self)  # before finished is set: whoever waits on it finds the readings
         self.finished.set()
 
@@ -594,7 +595,7 @@ class Engine:
             if metrics.errors < 5 or metrics.errors % 100 == 0:
                 log.warning("stage %s failed on frame %d: %s", node.name, packet.seq, message)
             if node.on_error == "stop":
-                stream._end_reading("stage_error", f"stage {node.name!r} failed on frame {packet.seq}: {message}")
+                stream._end_reading(endings.STAGE_ERROR, f"stage {node.name!r} failed on frame {packet.seq}: {message}")
         elapsed = (time.perf_counter() - start) * 1000.0
         packet.latency_ms[node.name] = elapsed
         metrics.record(elapsed, (start - queued_at) * 1000.0, ok)

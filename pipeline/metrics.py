@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import endings
+
 SAMPLE_SIZE = 20_000  # values kept per series for the whole-run percentiles
 WINDOW = 240  # newest values kept per series for live readings
 
@@ -157,8 +159,8 @@ class RunReport:
     end_to_end_ms: Series = field(default_factory=Series)
     stages: dict[str, StageMetrics] = field(default_factory=dict)
     max_in_flight: int = 0
-    # end_of_stream | source_error | stage_error | interrupted | stopped | frame_limit
-    ended_by: str = "end_of_stream"
+    # one of pipeline/endings.py's names
+    ended_by: str = endings.END_OF_STREAM
     error: str | None = None
     source: dict[str, Any] = field(default_factory=dict)
     stage_info: dict[str, dict[str, Any]] = field(default_factory=dict)

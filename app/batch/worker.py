@@ -12,6 +12,7 @@ from pathlib import Path
 from app.batch.jobs import FileOutcome, Job, one_line
 from app.batch.outputs import DoneMarker, commit, fresh_temp
 from app.batch.threads import apply_thread_budget
+from pipeline import endings
 from pipeline.errors import PerceptError
 from pipeline.sources import source_for_path
 
@@ -62,10 +63,10 @@ class FileRunner:
             report = self.session.run_to_folder(source_for_path(job.source), tmp, video=self.config.video, progress=False,
                                                 mode="offline")
             frames, fps, ended_by = report.frames_done, report.fps, report.ended_by
-            if ended_by != "end_of_stream":
+            if ended_by != endings.END_OF_STREAM:
                 error = one_line(report.error or f"ended by {ended_by}")
         except PerceptError as exc:
-            ended_by, error = "source_error", one_line(exc) or type(exc).__name__
+            ended_by, error = endings.SOURCE_ERROR, one_line(exc) or type(exc).__name__
         except Exception as exc:  # a bug somewhere: this file fails, the worker goes on
             log.exception("%s failed", job.rel)
             ended_by, error = "error", one_line(f"{type(exc).__name__}: {exc}")

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from app.display import offscreen_unless_display
+
 TICK_MS = 10
 
 
@@ -36,7 +38,7 @@ def run_bench(graph: str = "default", source: str | None = None, frames: int = 3
     from PyQt6.QtCore import QEventLoop, Qt, QTimer
 
     from app.session import Session
-    from app.ui.launch import ensure_app, make_window
+    from app.ui.qt_app import ensure_app, make_window
 
     app = ensure_app()
     session = Session.from_options(graph, device)
@@ -122,8 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    offscreen_unless_display()
     print_bench(run_bench(args.graph, args.source, args.frames, args.device, rounds=args.rounds))
     return 0
 

@@ -37,7 +37,6 @@ UI_OFFLINE_IN_FLIGHT = 4
 # Results drawn per second at most: a screen shows no more, and each drawing costs the graph CPU and GIL time
 # (measured: drawing all 55 frames/s of the sample cost the default graph a quarter of its throughput on 2 cores).
 MAX_DRAW_FPS = 30.0
-FAILED_ENDINGS = ("source_error", "stage_error", "sink_error")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Starting the UI: the QApplication, ``percept ui`` (window, ``--screenshot``, ``--bench``) and ``run_ui``.
+"""Starting the UI: ``percept ui`` (window, ``--screenshot``, ``--bench``) and ``run_ui``.
 
 Screenshot mode runs the source until N results have been delivered and shown, waits for the metrics to be
 polled, saves ``window.grab()`` and exits 0: the README's pictures and the UI tests come from it.
@@ -6,62 +6,18 @@ polled, saves ``window.grab()`` and exits 0: the README's pictures and the UI te
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from app.display import has_display, offscreen_unless_display, qt_platform_chosen
+from app.ui.qt_app import ensure_app, make_window, show_view
+from pipeline import endings
 from pipeline.errors import PerceptError
 
 log = logging.getLogger(__name__)
 SCREENSHOT_SIZE = (1360, 860)
-_APP = None  # the QApplication must outlive every caller's local reference
-
-
-def has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-                or os.environ.get("QT_QPA_PLATFORM"))
-
-
-def ensure_app():
-    """The process's QApplication (made once), with a dark Fusion look and pyqtgraph's colours to match."""
-    from PyQt6.QtGui import QColor, QPalette
-    from PyQt6.QtWidgets import QApplication
-
-    global _APP
-    app = QApplication.instance()
-    if app is None:
-        app = _APP = QApplication(sys.argv[:1])
-        app.setApplicationName("percept-ui")
-        app.setOrganizationName("Percept")
-    if not app.property("percept_styled"):  # also when someone else made the application (pytest-qt)
-        app.setProperty("percept_styled", True)
-        app.setStyle("Fusion")
-        palette = QPalette()
-        for role, rgb in ((QPalette.ColorRole.Window, (45, 45, 48)), (QPalette.ColorRole.WindowText, (230, 230, 230)),
-                          (QPalette.ColorRole.Base, (30, 30, 32)), (QPalette.ColorRole.AlternateBase, (45, 45, 48)),
-                          (QPalette.ColorRole.Text, (230, 230, 230)), (QPalette.ColorRole.Button, (55, 55, 60)),
-                          (QPalette.ColorRole.ButtonText, (230, 230, 230)), (QPalette.ColorRole.Highlight, (42, 130, 218)),
-                          (QPalette.ColorRole.HighlightedText, (255, 255, 255)),
-                          (QPalette.ColorRole.ToolTipBase, (50, 50, 55)), (QPalette.ColorRole.ToolTipText, (230, 230, 230))):
-            palette.setColor(role, QColor(*rgb))
-        app.setPalette(palette)
-    import pyqtgraph as pg
-
-    pg.setConfigOptions(background=(30, 30, 32), foreground=(210, 210, 210), antialias=False)  # cheaper paints
-    return app
-
-
-def make_window(session, settings_path: str | None = None, out_dir: Path | None = None, owns_session: bool = True,
-                speed: float = 1.0, probe_cameras: bool = True):
-    from app.ui.main_window import MainWindow
-    from app.ui.settings import UiSettings, open_settings
-
-    ensure_app()
-    return MainWindow(session, UiSettings(open_settings(settings_path)), out_dir, owns_session, speed, probe_cameras)
-
-
 def run_window(session, source: Any = None, mode: str | None = None, screenshot: Path | None = None,
                after: int = 30, size: tuple[int, int] | None = None, view: str | None = None,
                timeout_s: float | None = None) -> int:
@@ -80,16 +36,6 @@ def run_window(session, source: Any = None, mode: str | None = None, screenshot:
     return _screenshot(app, window, Path(screenshot), after, timeout_s or 120.0 + 2.0 * after)
 
 
-def show_view(window, view: str) -> None:
-    """Bring a dock to the front (``depth``, ``3d``, ``people``, ``stages``) for a screenshot."""
-    key = {"3d": "scene", "scene": "scene", "depth": "depth", "people": "people", "stages": "stages"}.get(view)
-    if key is None:
-        raise PerceptError(f"--view must be depth, 3d, people or stages, got {view!r}")
-    dock = window.docks[key]
-    dock.show()
-    dock.raise_()
-
-
 def _screenshot(app, window, path: Path, after: int, timeout_s: float) -> int:
     from PyQt6.QtCore import QEventLoop, QTimer
 
@@ -101,7 +47,7 @@ def _screenshot(app, window, path: Path, after: int, timeout_s: float) -> int:
         ended = c.last_report is not None and c.last_info is not None
         enough = c.frames_delivered >= after or ended
         shown = window.last_frame is not None and (c.latest is None or window.last_frame is c.latest)
-        if c.last_report is not None and c.last_report.ended_by in ("source_error", "stage_error", "sink_error") \
+        if c.last_report is not None and endings.failed(c.last_report.ended_by) \
                 and window.last_frame is None:
             log.error("screenshot: the stream failed: %s", c.last_report.error)
             state["code"] = 1
@@ -140,11 +86,10 @@ def ui_command(source: str | None, graph: str | None, device: str, mode: str | N
     """``percept ui``: the window (needs a display), or a screenshot / benchmark (offscreen when no display)."""
     if mode not in (None, "live", "offline"):
         raise PerceptError(f"--mode must be live or offline, got {mode!r}")
-    if not has_display():
-        if screenshot is None and not bench:
-            raise PerceptError("no display (DISPLAY / WAYLAND_DISPLAY unset): run `percept run --headless`, or "
-                               "`xvfb-run percept ui`, or set QT_QPA_PLATFORM=offscreen")
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if not has_display() and not qt_platform_chosen() and screenshot is None and not bench:
+        raise PerceptError("no display (DISPLAY / WAYLAND_DISPLAY unset): run `percept run --headless`, or "
+                           "`xvfb-run percept ui`, or set QT_QPA_PLATFORM=offscreen")
+    offscreen_unless_display()
     parsed_size = _parse_size(size) if size else None
     if bench:
         from app.ui.bench import print_bench, run_bench

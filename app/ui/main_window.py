@@ -16,7 +16,7 @@ from PyQt6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QScr
 
 from app.overlay import OverlayStyle
 from app.session import Session
-from app.ui.controller import FAILED_ENDINGS, SessionController, StreamInfo
+from app.ui.controller import SessionController, StreamInfo
 from app.ui.depth_view import DepthView
 from app.ui.labelling import LabellingPanel
 from app.ui.people_panel import PeoplePanel
@@ -28,6 +28,7 @@ from app.ui.source_picker import SourcePicker
 from app.ui.sources import SAMPLE_SPEC
 from app.ui.stages_panel import StagesPanel
 from app.ui.video_view import VideoView
+from pipeline import endings
 from pipeline.metrics import RunReport
 
 log = logging.getLogger(__name__)
@@ -261,9 +262,9 @@ class MainWindow(QMainWindow):
     def _on_ended(self, info: StreamInfo, report: RunReport) -> None:
         if self.record_action.isChecked():
             self.record_action.setChecked(False)
-        if report.ended_by in FAILED_ENDINGS:
+        if endings.failed(report.ended_by):
             self.show_error("The stream stopped", f"{info.label}: {report.error or report.ended_by}")
-        elif report.ended_by != "stopped":
+        elif report.ended_by != endings.STOPPED:
             self.statusBar().showMessage(f"{info.label}: finished after {report.frames_done} frames "
                                          f"({report.ended_by.replace('_', ' ')})")
         if info.playback is not None and self.controller.info is info:

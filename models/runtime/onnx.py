@@ -183,6 +183,14 @@ class OnnxModel:
                   for k, v in feeds.items()}
         return [o[:n] for o in self.session.run(self.output_names, padded)]
 
+    def run_input(self, x: np.ndarray) -> list[np.ndarray]:
+        """Outputs in model order for a model with one input (every vision model Percept ships)."""
+        return self.run({self.input_names[0]: x})
+
+    def outputs_of(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """``run_input`` with the outputs by name, for models whose output order is not part of their contract."""
+        return dict(zip(self.output_names, self.run_input(x)))
+
     def run_on_device(self, feeds: dict[str, Any]) -> list[Any]:
         """Inputs and outputs stay on the GPU: torch CUDA tensors in, torch CUDA tensors out (I/O binding, no host
         round trip between GPU stages). On CPU this is ``run`` with numpy conversion."""

@@ -29,6 +29,7 @@ from pydantic import Field
 from models.runtime.device import device_field
 from models.runtime.onnx import load_stage_model
 from models.vision import face_mesh_topology as topo
+from models.vision.arrays import sigmoid
 from models.registry import resolve_model
 from models.vision.blazeface import SPECS, anchors, decode
 from models.vision.head_pose import FaceModel
@@ -42,10 +43,6 @@ from pipeline.stage import Stage, StageContext, StageParams, StreamContext
 
 MESH_INPUT = 192
 IRIS_INPUT = 64
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, np.float64)))
 
 
 class FaceMeshParams(StageParams):
@@ -268,7 +265,7 @@ class FaceMeshStage(Stage):
         for model, spec, anchor_xy in self.detectors:
             size = spec.input_size
             crop = crop_batch(image, [region], size) * 2.0 - 1.0
-            reg, logits = model.run({model.input_names[0]: crop})[:2]
+            reg, logits = model.run_input(crop)[:2]
             found = decode(reg, logits, anchor_xy, self.params.detector_threshold)
             boxes.append(region.to_image(found.boxes.reshape(-1, 2), size).reshape(-1, 4))
             kps.append(region.to_image(found.keypoints.reshape(-1, 2), size).reshape(-1, 6, 2))
@@ -309,7 +306,7 @@ class FaceMeshStage(Stage):
         n = len(rois)
         if self.mirror is not None:
             crops = np.concatenate([crops, crops[:, :, ::-1]])
-        raw, presence = self.mesh.run({self.mesh.input_names[0]: crops})[:2]
+        raw, presence = self.mesh.run_input(crops)[:2]
         lm = raw.reshape(len(crops), 468, 3)
         presence = presence.reshape(-1)
         if self.mirror is not None:  # the mirrored crop's mesh, mirrored back, its vertices renamed left<->right
@@ -320,7 +317,7 @@ class FaceMeshStage(Stage):
         for i, roi in enumerate(rois):
             out[i, :, :2] = roi.to_image(lm[i, :, :2], MESH_INPUT)
             out[i, :, 2] = lm[i, :, 2] * (roi.size / MESH_INPUT)
-        return out, _sigmoid(presence)
+        return out, sigmoid(np.asarray(presence, np.float64))
 
     def iris_pass(self, image: np.ndarray, meshes: np.ndarray,
                   rotations: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -331,7 +328,7 @@ class FaceMeshStage(Stage):
         crops = crop_batch(image, rois, IRIS_INPUT)
         crops[1::2] = crops[1::2, :, ::-1]
         model = self.iris_model
-        outputs = dict(zip(model.output_names, model.run({model.input_names[0]: crops})))
+        outputs = model.outputs_of(crops)
         points = outputs["output_iris"].reshape(len(rois), 5, 3)[:, :, :2].copy()  # centre, then 4 on the rim
         points[1::2, :, 0] = IRIS_INPUT - points[1::2, :, 0]
         image_pts = np.stack([roi.to_image(points[k], IRIS_INPUT) for k, roi in enumerate(rois)])

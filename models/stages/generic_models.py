@@ -52,7 +52,7 @@ class YoloStage(Stage):
         p = self.params
         img, lb = letterbox(packet.color, p.input_size)
         x = (img.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
-        out = self.model.run({self.model.input_names[0]: x})[0]
+        out = self.model.run_input(x)[0]
         dec = decode_yolo(out, p.task, p.score_threshold, p.nms_iou, p.num_keypoints)
         boxes = lb.to_image(dec.boxes)
         if p.task == "detect":
@@ -91,7 +91,7 @@ class RtmdetStage(Stage):
         p = self.params
         img, lb = letterbox(packet.color[:, :, ::-1], p.input_size)  # MMDet models take BGR
         x = ((img.astype(np.float32) - np.float32(p.mean)) / np.float32(p.std)).transpose(2, 0, 1)[None]
-        dets, labels = self.model.run({self.model.input_names[0]: x})[:2]
+        dets, labels = self.model.run_input(x)[:2]
         dec = decode_rtmdet(dets, labels, p.score_threshold)
         person = dec.class_ids == p.person_label
         return {"persons": Persons(lb.to_image(dec.boxes[person]), dec.scores[person])}
@@ -145,7 +145,7 @@ class RtmposeStage(Stage):
         crops = np.stack([cv2.warpAffine(packet.color, m, (p.input_width, p.input_height), flags=cv2.INTER_LINEAR)
                           for m in mats]).astype(np.float32)
         x = ((crops - np.float32(p.mean)) / np.float32(p.std)).transpose(0, 3, 1, 2)
-        simcc_x, simcc_y = self.model.run({self.model.input_names[0]: x})[:2]
+        simcc_x, simcc_y = self.model.run_input(x)[:2]
         kps = decode_simcc(simcc_x, simcc_y, p.split_ratio)
         for i, m in enumerate(mats):
             inv = cv2.invertAffineTransform(m)

@@ -39,7 +39,7 @@ class MoveNetPoseStage(Stage):
 
     def process(self, packet: FramePacket) -> dict[str, Any]:
         prepared = movenet.prepare(packet.color, self.params.long_side)
-        out = self.model.run({self.model.input_names[0]: prepared.tensor})[0]
+        out = self.model.run_input(prepared.tensor)[0]
         people = movenet.decode(out, prepared, self.params.score_threshold)
         h, w = packet.color.shape[:2]
         boxes = np.clip(people.boxes, 0, [w, h, w, h])

@@ -90,7 +90,7 @@ class PersonDetectorStage(Stage):
 
     def detect_bottom_up(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         prepared = movenet.prepare(image, self.params.bottom_up_side)
-        out = self.bottom_up.run({self.bottom_up.input_names[0]: prepared.tensor})[0]
+        out = self.bottom_up.run_input(prepared.tensor)[0]
         people = movenet.decode(out, prepared, self.params.bottom_up_score)
         h, w = image.shape[:2]
         return np.clip(people.boxes, 0, [w, h, w, h]), people.scores
@@ -105,7 +105,7 @@ class PersonDetectorStage(Stage):
             scores.append(s)
         for x1, y1, x2, y2 in tile_grid(w, h, tiles or self.params.tiles, self.params.tile_overlap):
             tile = np.ascontiguousarray(image[y1:y2, x1:x2])[None]
-            out = dict(zip(self.model.output_names, self.model.run({self.model.input_names[0]: tile})))
+            out = self.model.outputs_of(tile)
             n = int(out["num_detections:0"][0])
             b = out["detection_boxes:0"][0, :n]  # ymin, xmin, ymax, xmax normalised to the tile
             s = out["detection_scores:0"][0, :n]

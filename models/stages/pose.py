@@ -16,6 +16,7 @@ from pydantic import Field
 from models.runtime.device import device_field
 from models.runtime.onnx import load_stage_model
 from models.vision import pose_alignment
+from models.vision.arrays import sigmoid
 from models.vision.heatmap_refine import refine_from_heatmaps
 from models.vision.keypoint_support import mask_support
 from models.vision.same_face import same_face_keep
@@ -30,10 +31,6 @@ from pipeline.stage import Stage, StageContext, StageParams
 INPUT = 256
 ALIGNMENT_ROI_SCALE = 1.25  # MediaPipe's ROI side / twice the centre-to-scale-point distance
 COCO17_ROWS = coco17_rows(MEDIAPIPE_POSE_NAMES)  # the model's rows that OKS compares, found once
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # the logistic function, without exp overflow
 
 
 @dataclass(frozen=True)
@@ -126,7 +123,7 @@ class PoseStage(Stage):
         crops_at = [pose_alignment.crop_around(b, self.params.alignment_crop, (w, h)) for b in boxes]
         crops = crop_batch(image, crops_at, pose_alignment.INPUT) * 2.0 - 1.0
         step = self.params.max_batch
-        outs = [self.aligner.run({self.aligner.input_names[0]: crops[i:i + step]})[:2]
+        outs = [self.aligner.run_input(crops[i:i + step])[:2]
                 for i in range(0, len(crops), step)]
         raw, logits = np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
         rois, faces = [], np.full((len(boxes), 4), np.nan, np.float32)
@@ -150,7 +147,7 @@ class PoseStage(Stage):
         """Run the model on ``rois``: keypoints (N,39,3) image px + score, presence (N,), alignment pts (N,2,2)."""
         crops = crop_batch(image, rois, INPUT, replicate_border=True)
         step = self.params.max_batch
-        outs = [self.model.run({self.model.input_names[0]: crops[i:i + step]})
+        outs = [self.model.run_input(crops[i:i + step])
                 for i in range(0, len(rois), step)]
         raw = np.concatenate([o[0] for o in outs])
         presence = np.concatenate([o[1] for o in outs])
@@ -159,11 +156,11 @@ class PoseStage(Stage):
         if self.params.heatmap_refine:
             crop_points = refine_from_heatmaps(crop_points, np.concatenate([o[3] for o in outs]), INPUT)
         points = np.stack([roi.to_image(crop_points[i], INPUT) for i, roi in enumerate(rois)])
-        visibility = _sigmoid(lm[:, :, 3])
+        visibility = sigmoid(lm[:, :, 3])
         if self.params.mask_visibility:
             visibility = visibility * mask_support(crop_points, np.concatenate([o[2] for o in outs]), INPUT)
         kps = np.concatenate([points, visibility[..., None]], axis=2).astype(np.float32)
-        return kps, _sigmoid(presence.reshape(-1)), points[:, 33:35]
+        return kps, sigmoid(presence.reshape(-1)), points[:, 33:35]
 
     def process(self, packet: FramePacket) -> dict[str, Any]:
         out = self.estimate(packet.color, packet.get("persons")).persons

@@ -1,4 +1,5 @@
-"""Array helpers shared by the result types (``Persons``, ``Detections``): shape validation and JSON rounding."""
+"""Array helpers shared by the result types (``Persons``, ``Detections``): shape validation and JSON rounding; and the
+logistic function the model stages apply to their logits."""
 from __future__ import annotations
 
 from typing import Any
@@ -54,3 +55,9 @@ def json_track_id(value: Any, where: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"{where}.track_id must be an integer or null, got {value!r}")
     return value
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function, without exp's overflow on large logits (float arrays keep their dtype)."""
+    x = np.asarray(x)
+    return 0.5 * (1.0 + np.tanh(0.5 * (x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64))))

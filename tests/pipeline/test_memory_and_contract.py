@@ -63,10 +63,8 @@ class _SureModel:
     """Stands in for the landmark model: every person certainly present, every keypoint certainly visible (so a
     person's score is its detector score), keypoints spread over the ROI."""
 
-    input_names = ["input_1"]
-
-    def run(self, feeds):
-        n = len(feeds["input_1"])
+    def run_input(self, x):
+        n = len(x)
         lm = np.zeros((n, 39, 5), np.float32)
         lm[:, :, 0] = np.linspace(60, 196, 39)
         lm[:, :, 1] = np.linspace(40, 216, 39)
@@ -132,10 +130,9 @@ class _CountingModel(_SureModel):
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def run(self, feeds):
-        crops = feeds["input_1"]
+    def run_input(self, crops):
         self.calls.append(len(crops))
-        raw, presence, *rest = super().run(feeds)
+        raw, presence, *rest = super().run_input(crops)
         raw = raw.reshape(len(crops), 39, 5)
         raw[:, :, 0] += crops.reshape(len(crops), -1).mean(axis=1)[:, None] * 10
         return [raw.reshape(len(crops), 195), presence, *rest]

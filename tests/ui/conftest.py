@@ -11,7 +11,7 @@ pytest.importorskip("pyqtgraph")
 pytest.importorskip("pytestqt")
 
 from app.session import Session  # noqa: E402
-from app.ui.launch import ensure_app  # noqa: E402
+from app.ui.qt_app import ensure_app  # noqa: E402
 from app.ui.main_window import MainWindow  # noqa: E402
 from app.ui.settings import UiSettings, open_settings  # noqa: E402
 from app.ui.sources import SAMPLE_SPEC  # noqa: E402

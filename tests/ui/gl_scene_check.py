@@ -18,7 +18,7 @@ def main(out_png: str) -> int:
 
     from app.session import Session
     from app.ui.glcheck import gl_status
-    from app.ui.launch import make_window, show_view
+    from app.ui.qt_app import make_window, show_view
     from app.ui.sources import SAMPLE_SPEC
     from models.vision.persons import Persons
 
