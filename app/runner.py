@@ -1,5 +1,5 @@
-"""What every command needs before a session exists: the built-in stages registered, a graph name resolved to its
-file, output folders checked, metrics written atomically."""
+"""What every command needs before a session exists: the built-in stages registered, output folders checked,
+metrics written atomically (a graph name is resolved by pipeline/paths.py)."""
 from __future__ import annotations
 
 import importlib
@@ -9,11 +9,9 @@ import platform
 import time
 from pathlib import Path
 
-from pipeline.errors import ConfigError, PerceptError
-from pipeline.paths import asset
+from pipeline.errors import PerceptError
 
 log = logging.getLogger(__name__)
-DEFAULT_GRAPH = asset("graphs", "default.yaml")
 
 
 def load_builtin_stages() -> None:
@@ -29,20 +27,6 @@ def load_builtin_stages() -> None:
     loader = getattr(stages, "load_builtin_stages", None)
     if loader is not None:
         loader()
-
-
-def resolve_graph_path(graph: str | None) -> Path:
-    if graph is None:
-        return DEFAULT_GRAPH
-    path = Path(graph)
-    if not path.exists() and not path.suffix:
-        candidate = asset("graphs", f"{graph}.yaml")
-        if candidate.exists():
-            return candidate
-    if not path.exists():
-        shipped = ", ".join(sorted(p.stem for p in asset("graphs").glob("*.yaml")))
-        raise ConfigError(f"graph file not found: {graph} (shipped graphs: {shipped})")
-    return path
 
 
 def environment_facts() -> dict:

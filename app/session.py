@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from app.runner import check_out_dir, load_builtin_stages, resolve_graph_path, write_metrics
+from app.runner import check_out_dir, load_builtin_stages, write_metrics
 from pipeline import endings
 from pipeline.engine import Engine, Stream, StreamOptions
 from pipeline.errors import ConfigError, SourceError
 from pipeline.graph import Graph, GraphConfig, load_graph_config
 from pipeline.metrics import RunReport
+from pipeline.paths import resolve_graph_path
 from pipeline.packet import FramePacket
 from pipeline.registry import load_plugin
 from pipeline.sinks.base import Sink, is_disk_full

@@ -91,7 +91,7 @@ def _face_eval(what: str, data: Path, fmt: str | None, results: Path | None, gra
                as_json: bool) -> None:
     """Shared body of `eval head-pose` and `eval gaze`."""
     from models.eval.face_angles import read_results, run_graph, score
-    from models.eval.face_labels import graph_for, read_labels
+    from models.eval.label_formats import graph_for, read_labels
 
     fmt, labels = read_labels(data, fmt)
     graph = graph or graph_for(fmt)

@@ -1,7 +1,8 @@
 """What the UI opens: a spec or a Source turned into a ready source, with player controls for recordings.
 
-The auto source is resolved here (camera, else the bundled sample) so that the UI knows whether it got a live
-camera before the stream starts; recordings get a ``PlaybackSource`` whose seeks and loops reopen them.
+The auto source is resolved here (pipeline/sources/auto.py: a RealSense camera, else a webcam, else the bundled clip
+with people, else the RGB-D sample) so that the UI knows whether it got a live camera before the stream starts;
+recordings get a ``PlaybackSource`` whose seeks and loops reopen them.
 """
 from __future__ import annotations
 

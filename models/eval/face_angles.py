@@ -19,6 +19,7 @@ import yaml
 from models.eval.face_labels import FaceLabel
 from models.vision.faces import angles_of, euler_of
 from pipeline.errors import PerceptError
+from pipeline.paths import resolve_graph_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,8 +57,6 @@ def read_results(results: Path, labels: list[FaceLabel]) -> dict[int, dict]:
 def unsmoothed_graph(graph: str, folder: Path) -> Path:
     """A copy of ``graph`` with the head_gaze smoothing off: labelled images are separate photos, and the tracker
     would tie the faces of neighbouring images into one track whose filter blends them."""
-    from app.runner import resolve_graph_path
-
     raw = yaml.safe_load(resolve_graph_path(graph).read_text()) or {}
     for stage in raw.get("stages") or []:
         if isinstance(stage, dict) and stage.get("type") == "head_gaze":

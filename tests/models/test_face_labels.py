@@ -10,7 +10,8 @@ import pytest
 from scipy.io import savemat
 
 from models.eval.face_angles import largest_face, read_results, score
-from models.eval.face_labels import FaceLabel, detect_format, read_labels
+from models.eval.face_labels import FaceLabel
+from models.eval.label_formats import detect_format, read_labels
 from models.vision.faces import angles_of, direction_of, euler_of, rotation_of
 from pipeline.errors import PerceptError
 
