@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from app.session import RESULT_DEFAULTS, Session
+from pipeline import keys
 from pipeline.errors import PerceptError
 from pipeline.metrics import RunReport, summarise_ms
 from pipeline.packet import FramePacket
@@ -229,7 +230,7 @@ def run_sequential(session: Session, frames: list[FramePacket], total: int) -> S
                     outputs = node.stage.process(packet, states[node.name])
                 else:
                     outputs = node.stage.process(packet)
-                packet.apply(outputs or {})
+                packet.apply(outputs or {}, keys.writes(node.stage.outputs), node.name)
                 stage_ms[node.name].append((time.perf_counter() - s) * 1000.0)
             e2e.append((time.perf_counter() - packet.arrival_time) * 1000.0)
         wall = time.perf_counter() - t0

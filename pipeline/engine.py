@@ -20,7 +20,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from pipeline import endings
+from pipeline import endings, keys
 from pipeline.errors import ConfigError, PerceptError, SourceError, StageSetupError
 from pipeline.flow import FlowLimiter, in_flight_for
 from pipeline.graph import Graph, Node
@@ -429,6 +429,8 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._set_up: list[str] = []
         self._takes_state = {name: takes_state(graph.nodes[name].stage) for name in graph.order}
+        self._writes = {name: keys.writes(graph.nodes[name].stage.outputs) for name in graph.order}
+        self._apply_lock = threading.Lock()  # stages on different fields of one value finish concurrently
         self._ids = itertools.count()
         self.started = False
         self.closed = False
@@ -584,10 +586,12 @@ class Engine:
                 outputs = stage.process(packet, stream.states.get(node.name)) or {}
             else:
                 outputs = stage.process(packet) or {}
-            extra = set(outputs) - set(stage.outputs)
+            writes = self._writes[node.name]
+            extra = set(outputs) - set(writes)
             if extra:
                 raise RuntimeError(f"returned undeclared output(s) {sorted(extra)}")
-            packet.apply(outputs)
+            with self._apply_lock:
+                packet.apply(outputs, writes, node.name)
         except Exception as exc:
             ok = False
             message = f"{type(exc).__name__}: {exc}"

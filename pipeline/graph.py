@@ -1,8 +1,9 @@
 """Graph description (YAML or Python), validation, and dependency resolution.
 
-Dependencies are inferred from the keys stages declare: a stage waits for the last earlier stage that writes each
-key it reads, and a stage that writes a key waits for every earlier stage that reads or writes it (so a branch
-never sees a result from a later stage). ``after`` adds explicit edges. Everything is checked before anything
+Dependencies are inferred from the keys and fields stages declare (pipeline/keys.py; the rules are in
+``Graph._resolve_edges``): a stage waits for the last earlier stage that writes each key or field it reads, and a
+stage that writes one waits for every earlier stage that reads or writes it (so a branch never sees a result from
+a later stage); stages touching different fields of one value run side by side. ``after`` adds explicit edges. Everything is checked before anything
 starts, and every problem is reported in one line that names the stage and the valid choices.
 """
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipeline import keys
 from pipeline.errors import ConfigError
-from pipeline.registry import get_stage_type
+from pipeline.registry import get_stage_type, stage_types
 from pipeline.stage import Stage
 
 SOURCE_KEYS = ("color", "depth", "right")
@@ -133,6 +135,10 @@ def _producer_hint(nodes: list[Node], node: Node, key: str) -> str:
     if updaters:
         return (f"; {', '.join(updaters)} only update it (they read it too): add a stage that produces it "
                 f"before {node.name!r}")
+    types = sorted(name for name, cls in stage_types().items()
+                   if key in getattr(cls, "outputs", ()) and key not in getattr(cls, "inputs", ()))
+    if types:
+        return f"; no stage in this graph produces it: add one of type {', '.join(types)} before {node.name!r}"
     return "; no stage in this graph produces it"
 
 
@@ -172,29 +178,43 @@ class Graph:
         return cls(nodes, mode)
 
     def _resolve_edges(self, nodes: list[Node]) -> None:
+        """Edges from the declared keys (pipeline/keys.py), in the order the stages are listed:
+        - a stage reading a key or field waits for its last writer; a field nobody wrote before is an error;
+        - a stage writing a field waits for the field's last writer and readers, for whoever made the value
+          (its rows), and for stages that read the whole value; the first to write a field of a value nobody
+          made makes it;
+        - a stage writing a whole value (new rows) waits for every earlier reader and writer of it and of its
+          fields, and counts as writing every field the value has by then.
+        Stages reading or writing different fields of one value are thus not ordered: they run side by side."""
         last_writer: dict[str, str] = {}
-        readers_since_write: dict[str, list[str]] = {}
+        whole_readers: dict[str, list[str]] = {}  # read the whole value ("persons")
+        field_readers: dict[str, list[str]] = {}  # read a field, or a field's value (rows only)
+        fields: dict[str, set[str]] = {}  # base -> field keys written so far
         for node in nodes:
             stage = node.stage
             deps: list[str] = []
             for key in stage.inputs:
-                if key in SOURCE_KEYS:
-                    if key in last_writer:
-                        deps.append(last_writer[key])
+                base, part = keys.split(key)
+                if part is None and key in SOURCE_KEYS:
+                    deps += [last_writer[key]] if key in last_writer else []
                     continue
                 if key not in last_writer:
                     raise ConfigError(f"stage {node.name!r} needs input {key!r} which no earlier stage "
                                       f"produces{_producer_hint(nodes, node, key)}")
                 deps.append(last_writer[key])
             for key in stage.optional_inputs:
-                if key in last_writer:
-                    deps.append(last_writer[key])
+                deps += [last_writer[key]] if key in last_writer else []
             for key in stage.outputs:
-                if key in SOURCE_KEYS and key not in STAGE_WRITABLE_SOURCE_KEYS:
+                base, part = keys.split(key)
+                if part is None and key in SOURCE_KEYS and key not in STAGE_WRITABLE_SOURCE_KEYS:
                     raise ConfigError(f"stage {node.name!r} may not output {key!r}: it is provided by the source")
-                if key in last_writer:
-                    deps.append(last_writer[key])
-                deps.extend(readers_since_write.get(key, []))
+                if part is None:
+                    for k in (base, *fields.get(base, ())):
+                        deps += [last_writer[k]] if k in last_writer else []
+                        deps += whole_readers.get(k, []) + field_readers.get(k, [])
+                else:
+                    deps += [last_writer[k] for k in (key, base) if k in last_writer]
+                    deps += field_readers.get(key, []) + whole_readers.get(key, []) + whole_readers.get(base, [])
             for name in node.after:
                 if name not in self.nodes:
                     raise ConfigError(f"stage {node.name!r}: 'after' names unknown stage {name!r}; "
@@ -202,10 +222,23 @@ class Graph:
                 deps.append(name)
             node.parents = sorted(set(d for d in deps if d != node.name))
             for key in (*stage.inputs, *stage.optional_inputs):
-                readers_since_write.setdefault(key, []).append(node.name)
+                base, part = keys.split(key)
+                if part is None:
+                    whole_readers.setdefault(key, []).append(node.name)
+                else:
+                    field_readers.setdefault(key, []).append(node.name)
+                    field_readers.setdefault(base, []).append(node.name)
             for key in stage.outputs:
-                last_writer[key] = node.name
-                readers_since_write[key] = []
+                base, part = keys.split(key)
+                if part is None:
+                    for k in (base, *fields.get(base, ())):
+                        last_writer[k] = node.name
+                        whole_readers[k], field_readers[k] = [], []
+                else:
+                    fields.setdefault(base, set()).add(key)
+                    last_writer.setdefault(base, node.name)  # the first writer of a field of nothing makes it
+                    last_writer[key] = node.name
+                    whole_readers[key], field_readers[key] = [], []
         for node in nodes:
             for parent in node.parents:
                 self.nodes[parent].children.append(node.name)

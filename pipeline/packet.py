@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from calibration.camera import Extrinsics, Intrinsics
+from pipeline import keys
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,11 @@ class FramePacket:
         return int(self.color.shape[0])
 
     def has(self, key: str) -> bool:
-        """Whether an input key is available: built-in frame fields or a stage output."""
+        """Whether an input key is available: built-in frame fields, a stage output, or one field of a stage
+        output ("persons.faces": pipeline/keys.py)."""
+        base, part = keys.split(key)
+        if part is not None:
+            return keys.has_part(self.data.get(base), part)
         if key == "color":
             return True
         if key == "depth":
@@ -90,8 +95,14 @@ class FramePacket:
             return self.right
         return self.data.get(key, default)
 
-    def apply(self, outputs: dict[str, Any]) -> None:
-        """Store a stage's outputs: "depth" (a DepthMap) replaces the frame's depth, the rest go to ``data``."""
+    def apply(self, outputs: dict[str, Any], writes: dict[str, tuple[str, ...] | None] | None = None,
+              stage: str = "stage") -> None:
+        """Store a stage's outputs: "depth" (a DepthMap) replaces the frame's depth, the rest go to ``data``.
+        ``writes`` (pipeline.keys.writes of the stage's declared outputs): where a stage declared only fields of a
+        key, just those fields are taken from its value (the caller serialises concurrent applies)."""
+        if writes:
+            outputs = {k: (keys.merged(self.data.get(k), v, writes[k], stage) if writes.get(k) else v)
+                       for k, v in outputs.items()}
         depth = outputs.get("depth")
         if depth is not None:
             if not isinstance(depth, DepthMap):

@@ -54,9 +54,9 @@ def window_median_depth(depth_m: np.ndarray, points: np.ndarray, half: int,
 @register_stage
 class DepthLiftStage(Stage):
     type_name = "depth_lift"
-    inputs = ("persons",)
+    inputs = ("persons.keypoints",)
     optional_inputs = ("depth",)
-    outputs = ("persons",)
+    outputs = ("persons.keypoints_3d",)
     stateless = True
     Params = DepthLiftParams
 

@@ -172,8 +172,10 @@ def eye_rois(points: np.ndarray, rotation: float, scale: float = 2.3) -> list[Ro
 class FaceMeshStage(Stage):
     type_name = "face_mesh"
     inputs = ("color",)
-    optional_inputs = ("persons",)
-    outputs = ("persons",)
+    # with people (it then waits for whoever made them): their head keypoints place the face and their track ids
+    # carry it across frames; without a person stage before it, every face it detects is a person (it makes them)
+    optional_inputs = ("persons.keypoints", "persons.track_ids")
+    outputs = ("persons.faces",)
     stateless = False  # face ROI tracking: a stream's frames in order
     Params = FaceMeshParams
 

@@ -37,9 +37,9 @@ class GazeTargetParams(StageParams):
 @register_stage
 class GazeTargetStage(Stage):
     type_name = "gaze_target"
-    inputs = ("persons",)
+    inputs = ("persons.faces",)
     optional_inputs = ("depth",)
-    outputs = ("persons",)
+    outputs = ("persons.faces",)
     stateless = True
     Params = GazeTargetParams
 

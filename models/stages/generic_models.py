@@ -43,7 +43,7 @@ class YoloStage(Stage):
 
     def __init__(self, params: YoloParams | None = None) -> None:
         super().__init__(params)
-        self.outputs = ("persons",) if self.params.task == "pose" else ("objects",)
+        self.outputs = ("persons", "persons.keypoints") if self.params.task == "pose" else ("objects",)
 
     def setup(self, context: StageContext) -> None:
         self.model = load_stage_model(self.params.model, self.params.device, context.device)
@@ -114,7 +114,7 @@ class RtmposeStage(Stage):
 
     type_name = "rtmpose"
     inputs = ("color", "persons")
-    outputs = ("persons",)
+    outputs = ("persons.keypoints", "persons.keypoints_3d")  # new 2D keypoints; the old 3D ones no longer apply
     stateless = True
     Params = RtmposeParams
 

@@ -56,9 +56,9 @@ class HeadGazeParams(StageParams):
 @register_stage
 class HeadGazeStage(Stage):
     type_name = "head_gaze"
-    inputs = ("persons",)
-    optional_inputs = ("depth",)
-    outputs = ("persons",)
+    inputs = ("persons.faces",)
+    optional_inputs = ("depth", "persons.track_ids")  # track ids: the per-track smoothing
+    outputs = ("persons.faces",)
     Params = HeadGazeParams
 
     def setup(self, context: StageContext) -> None:

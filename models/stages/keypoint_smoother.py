@@ -30,8 +30,9 @@ class _SmootherState:
 @register_stage
 class KeypointSmootherStage(Stage):
     type_name = "keypoint_smoother"
-    inputs = ("persons",)
-    outputs = ("persons",)
+    inputs = ("persons.keypoints", "persons.track_ids")
+    optional_inputs = ("persons.keypoints_3d",)
+    outputs = ("persons.keypoints", "persons.keypoints_3d")
     Params = SmootherParams
 
     def open_stream(self, stream: StreamContext) -> _SmootherState:

@@ -135,8 +135,8 @@ class LearnedGazeStage(Stage):
     """persons (with faces) -> persons whose found faces have ``gaze`` from the model."""
 
     type_name = "learned_gaze"
-    inputs = ("color", "persons")
-    outputs = ("persons",)
+    inputs = ("color", "persons.faces")
+    outputs = ("persons.faces",)
     stateless = True
     Params = LearnedGazeParams
 

@@ -30,7 +30,7 @@ class MoveNetPoseParams(StageParams):
 class MoveNetPoseStage(Stage):
     type_name = "movenet_pose"
     inputs = ("color",)
-    outputs = ("persons",)
+    outputs = ("persons", "persons.keypoints")
     stateless = True
     Params = MoveNetPoseParams
 

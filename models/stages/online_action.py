@@ -61,14 +61,14 @@ class _ActionStreamState:
 @register_stage
 class OnlineActionStage(Stage):
     type_name = "online_action"
-    inputs = ("persons",)
-    outputs = ("persons",)
+    inputs = ("persons.keypoints", "persons.track_ids")
+    outputs = ("persons.actions",)
     Params = OnlineActionParams
 
     def __init__(self, params: OnlineActionParams | None = None) -> None:
         super().__init__(params)
         if self.params.features:
-            self.inputs = ("persons", self.params.features)
+            self.inputs = ("persons.track_ids", self.params.features)
         self._loaded: _LoadedModel | None = None
         self._load_lock = threading.Lock()
 

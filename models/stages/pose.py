@@ -103,7 +103,7 @@ class PoseParams(StageParams):
 class PoseStage(Stage):
     type_name = "pose"
     inputs = ("color", "persons")
-    outputs = ("persons",)
+    outputs = ("persons", "persons.keypoints")  # rows too: it drops people the pose model does not confirm
     stateless = True
     Params = PoseParams
     aligner = None  # the pose detector's model, where alignment is pose_detector (set up in setup)

@@ -84,7 +84,7 @@ class TrackedPoseState:
 class TrackedPoseStage(Stage):
     type_name = "tracked_pose"
     inputs = ("color",)
-    outputs = ("persons",)
+    outputs = ("persons", "persons.keypoints", "persons.track_ids")
     Params = TrackedPoseParams
 
     def setup(self, context: StageContext) -> None:

@@ -24,7 +24,7 @@ class TrackerParams(StageParams):
 class TrackerStage(Stage):
     type_name = "tracker"
     inputs = ("persons",)
-    outputs = ("persons",)
+    outputs = ("persons.track_ids",)
     Params = TrackerParams
 
     def open_stream(self, stream: StreamContext) -> ByteTracker:

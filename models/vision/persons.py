@@ -7,7 +7,7 @@ concurrent branches of a graph can read a frame's results safely.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -38,6 +38,16 @@ class Persons:
     action_future: np.ndarray | None = None  # (n, S, C) anticipated probabilities of the next S steps
     action_threshold: float = 0.0  # the best action is the label only from this probability on (else column 0)
     faces: Faces | None = None  # one row per person (``Faces.found`` False where none was found)
+
+    # The fields stages declare ("persons.keypoints", pipeline/keys.py) -> the attributes that carry them; the
+    # first one is None where no stage has written the field. Boxes and scores are the rows themselves.
+    PARTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "track_ids": ("track_ids",),
+        "keypoints": ("keypoints", "keypoint_names"),
+        "keypoints_3d": ("keypoints_3d", "keypoints_3d_conf", "positions_3d"),
+        "actions": ("action_probs", "action_labels", "action_future", "action_threshold"),
+        "faces": ("faces",),
+    }
 
     def __post_init__(self) -> None:
         boxes = as_array(self.boxes, np.float32, (4,), "boxes", None)

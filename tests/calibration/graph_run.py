@@ -2,6 +2,7 @@
 setup, open_stream, process and packet.apply, as the engine does them."""
 from __future__ import annotations
 
+from pipeline import keys
 from pipeline.graph import Graph, parse_graph_config
 from pipeline.packet import FramePacket
 from pipeline.stage import StageContext, StreamContext, takes_state
@@ -30,5 +31,5 @@ class DirectRun:
             if missing:
                 continue
             out = stage.process(packet, self.states[name]) if takes_state(stage) else stage.process(packet)
-            packet.apply(out or {})
+            packet.apply(out or {}, keys.writes(stage.outputs), name)
         return packet

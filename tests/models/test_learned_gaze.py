@@ -126,7 +126,7 @@ def contrast_model(tmp_path_factory):
 
 def test_registered():
     assert _registry["learned_gaze"] is LearnedGazeStage
-    assert LearnedGazeStage.inputs == ("color", "persons") and LearnedGazeStage.outputs == ("persons",)
+    assert LearnedGazeStage.inputs == ("color", "persons.faces") and LearnedGazeStage.outputs == ("persons.faces",)
     assert LearnedGazeStage.stateless
 
 

@@ -1,0 +1,63 @@
+"""Packet keys and their fields: the names stages declare in ``inputs``, ``optional_inputs`` and ``outputs``.
+
+A key is a packet entry ("color", "depth", "persons", "objects", ...) or one field of an entry, written
+``key.field`` ("persons.keypoints", "persons.faces"). Declaring fields is what lets the graph see that a stage
+reading ``persons.faces`` needs the face stage and not the 3D lifting that also rewrites ``persons``, so the two
+run side by side on a frame, and what lets it refuse at build time a graph where nothing produces a field a stage
+needs.
+
+A value whose fields can be written separately says how in a class attribute ``PARTS``: field name -> the
+attributes that carry it (the first one says whether the field is present: not None). A stage that writes only
+fields of a key (``persons.faces``, not ``persons``) keeps that value's rows: the engine takes just those
+attributes from what it returns and puts them on the packet's current value, so that stages writing different
+fields of one value on the same frame do not overwrite each other. Writing the whole key (``persons``) replaces
+the value (new rows: a detector, a filter) and counts as writing every field it carries.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable
+
+
+def split(key: str) -> tuple[str, str | None]:
+    """"persons.faces" -> ("persons", "faces"); "depth" -> ("depth", None)."""
+    base, _, part = key.partition(".")
+    return base, (part or None)
+
+
+def attributes(value: Any, part: str) -> tuple[str, ...]:
+    """The attributes of ``value`` that carry field ``part`` (the field's own name where the type says nothing)."""
+    parts = getattr(type(value), "PARTS", None) or {}
+    return tuple(parts.get(part, (part,)))
+
+
+def has_part(value: Any, part: str) -> bool:
+    return value is not None and getattr(value, attributes(value, part)[0], None) is not None
+
+
+def writes(outputs: Iterable[str]) -> dict[str, tuple[str, ...] | None]:
+    """A stage's declared outputs by packet key: None where it writes the whole value, else the fields it writes."""
+    out: dict[str, tuple[str, ...] | None] = {}
+    for key in outputs:
+        base, part = split(key)
+        if part is None:
+            out[base] = None
+        elif base not in out:
+            out[base] = (part,)
+        elif out[base] is not None:
+            out[base] = (*out[base], part)
+    return out
+
+
+def merged(current: Any, new: Any, parts: tuple[str, ...], stage: str) -> Any:
+    """``current`` with the attributes of ``parts`` taken from ``new`` (a stage that wrote only those fields)."""
+    if current is None:  # nothing before it made the value: the stage made it whole
+        return new
+    if type(new) is not type(current) or not dataclasses.is_dataclass(current):
+        raise TypeError(f"stage {stage!r} declared fields {list(parts)} of a {type(current).__name__} but returned "
+                        f"a {type(new).__name__}")
+    if hasattr(current, "__len__") and len(new) != len(current):
+        raise ValueError(f"stage {stage!r} declared only fields {list(parts)} but changed the rows ({len(current)} "
+                         f"-> {len(new)}); a stage that adds or removes rows declares the whole key")
+    names = [a for part in parts for a in attributes(current, part)]
+    return dataclasses.replace(current, **{a: getattr(new, a) for a in names})

@@ -1,0 +1,190 @@
+"""Stage contracts down to fields (pipeline/keys.py): the graph orders stages by the keys and fields they declare,
+runs stages on different fields of one value side by side, refuses a graph where nothing produces a declared
+input, and the engine keeps only what a stage declared it writes."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from pipeline import keys
+from pipeline.errors import ConfigError
+from pipeline.graph import Graph, parse_graph_config
+from pipeline.registry import register_stage
+from pipeline.scheduler import RunOptions, Scheduler
+from pipeline.stage import Stage
+from tests.pipeline.helpers import CountingSource
+
+
+@dataclass(frozen=True)
+class Crowd:
+    """A struct-of-arrays value with two separately written fields."""
+
+    ids: np.ndarray
+    a: np.ndarray | None = None
+    a_note: str = ""
+    b: np.ndarray | None = None
+
+    PARTS: ClassVar[dict[str, tuple[str, ...]]] = {"a": ("a", "a_note"), "b": ("b",)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+OVERLAP = {"now": 0, "max": 0}
+_lock = threading.Lock()
+
+
+def _busy(seconds: float) -> None:
+    with _lock:
+        OVERLAP["now"] += 1
+        OVERLAP["max"] = max(OVERLAP["max"], OVERLAP["now"])
+    time.sleep(seconds)
+    with _lock:
+        OVERLAP["now"] -= 1
+
+
+@register_stage
+class MakeCrowd(Stage):
+    type_name = "test_make_crowd"
+    inputs = ("color",)
+    outputs = ("crowd",)
+
+    def process(self, packet):
+        return {"crowd": Crowd(np.arange(3))}
+
+
+@register_stage
+class WriteA(Stage):
+    """Writes a field of the crowd it finds: a field writer waits for the value's maker without saying so."""
+
+    type_name = "test_write_a"
+    inputs = ("color",)
+    outputs = ("crowd.a",)
+
+    def process(self, packet):
+        _busy(0.03)
+        crowd = packet.get("crowd")
+        # also touches b, which it did not declare: the engine must not take that
+        return {"crowd": replace(crowd, a=crowd.ids * 10, a_note="from a", b=np.full(len(crowd), -1))}
+
+
+@register_stage
+class WriteB(Stage):
+    type_name = "test_write_b"
+    inputs = ("color",)
+    outputs = ("crowd.b",)
+
+    def process(self, packet):
+        _busy(0.03)
+        crowd = packet.get("crowd")
+        if crowd is None:  # first in the graph: it makes the value
+            return {"crowd": Crowd(np.arange(2), b=np.ones(2))}
+        return {"crowd": replace(crowd, b=crowd.ids + 100)}
+
+
+@register_stage
+class ReadA(Stage):
+    type_name = "test_read_a"
+    inputs = ("crowd.a",)
+    outputs = ("a_sum",)
+
+    def process(self, packet):
+        return {"a_sum": int(packet.get("crowd").a.sum())}
+
+
+@register_stage
+class DropRowsPretendingField(Stage):
+    type_name = "test_bad_field_writer"
+    inputs = ("crowd",)
+    outputs = ("crowd.b",)
+
+    def process(self, packet):
+        crowd = packet.get("crowd")
+        return {"crowd": Crowd(crowd.ids[:1], b=np.zeros(1))}
+
+
+def graph(*stages: tuple[str, str]) -> Graph:
+    return Graph.from_config(parse_graph_config({"stages": [{"name": n, "type": t} for n, t in stages]}))
+
+
+def run(g: Graph, n: int = 5):
+    results = []
+    report = Scheduler(g, RunOptions(mode="offline")).run(CountingSource(n), on_result=results.append)
+    return report, results
+
+
+def test_writers_of_different_fields_are_not_ordered_and_readers_wait_for_theirs():
+    g = graph(("make", "test_make_crowd"), ("a", "test_write_a"), ("b", "test_write_b"), ("read", "test_read_a"))
+    assert g.nodes["a"].parents == ["make"] and g.nodes["b"].parents == ["make"]
+    assert g.nodes["read"].parents == ["a"]  # not b: it reads crowd.a only
+
+
+def test_both_fields_arrive_and_only_the_declared_ones():
+    OVERLAP["max"] = 0
+    report, results = run(graph(("make", "test_make_crowd"), ("a", "test_write_a"), ("b", "test_write_b"),
+                                ("read", "test_read_a")))
+    assert report.frames_done == 5 and not any(p.errors for p in results)
+    for p in results:
+        crowd = p.get("crowd")
+        assert crowd.a.tolist() == [0, 10, 20] and crowd.a_note == "from a"  # every attribute of the field
+        assert crowd.b.tolist() == [100, 101, 102]  # b's own value, not a's undeclared -1s
+        assert p.get("a_sum") == 30
+    assert OVERLAP["max"] >= 2  # a and b ran at the same time on a frame
+
+
+def test_a_field_writer_with_nothing_before_it_makes_the_value():
+    g = graph(("b", "test_write_b"), ("a", "test_write_a"))
+    assert g.nodes["a"].parents == ["b"]  # after the crowd's maker
+    _, results = run(g, 2)
+    assert results[0].get("crowd").b.tolist() == [1, 1] and results[0].get("crowd").a.tolist() == [0, 10]
+
+
+def test_a_missing_field_producer_is_an_error_at_build():
+    with pytest.raises(ConfigError, match=r"stage 'read' needs input 'crowd.a' which no earlier stage produces; "
+                                          r"no stage in this graph produces it: add one of type test_write_a"):
+        graph(("make", "test_make_crowd"), ("b", "test_write_b"), ("read", "test_read_a"))
+
+
+def test_a_whole_write_waits_for_field_readers_and_rewrites_every_field():
+    g = graph(("make", "test_make_crowd"), ("a", "test_write_a"), ("read", "test_read_a"),
+              ("remake", "test_make_crowd"), ("read2", "test_read_a"))
+    assert set(g.nodes["remake"].parents) == {"make", "a", "read"}
+    # the new rows carry (or drop) crowd.a: its writer now (and read, which also writes a_sum)
+    assert set(g.nodes["read2"].parents) == {"remake", "read"}
+
+
+def test_a_field_writer_waits_for_earlier_readers_of_the_whole_value():
+    g = graph(("make", "test_make_crowd"), ("bad", "test_bad_field_writer"), ("b", "test_write_b"))
+    assert set(g.nodes["b"].parents) == {"make", "bad"}  # bad reads "crowd" whole (and writes crowd.b)
+
+
+def test_a_field_writer_that_changes_rows_is_an_error_on_the_frame():
+    _, results = run(graph(("make", "test_make_crowd"), ("bad", "test_bad_field_writer")), 2)
+    assert all("changed the rows (3 -> 1)" in p.errors[0]["error"] for p in results)
+    assert len(results[0].get("crowd")) == 3
+
+
+def test_merge_rules():
+    assert keys.split("persons.faces") == ("persons", "faces") and keys.split("depth") == ("depth", None)
+    assert keys.writes(("persons", "persons.keypoints")) == {"persons": None}
+    assert keys.writes(("persons.faces", "persons.actions", "depth")) == {"persons": ("faces", "actions"),
+                                                                          "depth": None}
+    crowd = Crowd(np.arange(2))
+    assert not keys.has_part(crowd, "a") and keys.has_part(replace(crowd, a=np.zeros(2)), "a")
+
+
+def test_shipped_default_graph_runs_face_action_and_depth_side_by_side():
+    from app.runner import load_builtin_stages
+    from pipeline.graph import load_graph_config
+    from pipeline.paths import asset
+
+    load_builtin_stages()
+    g = Graph.from_config(load_graph_config(asset("graphs", "default.yaml")))
+    assert g.nodes["face"].parents == ["pose"] and g.nodes["action"].parents == ["pose"]
+    assert set(g.nodes["depth"].parents) == {"pose", "register_depth"}
+    assert "face" in g.nodes["head_gaze"].parents and "head_gaze" in g.nodes["gaze_target"].parents
