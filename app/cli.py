@@ -18,6 +18,7 @@ import typer
 from app.display import has_display
 from app.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, exit_code_for
 from pipeline import endings
+from pipeline.modes import check_mode
 from pipeline.errors import PerceptError
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
@@ -276,8 +277,7 @@ def bench(
     from app.session import Session
     from pipeline.sources import open_source
 
-    if mode not in ("live", "offline"):
-        raise PerceptError(f"--mode must be live or offline, got {mode!r}")
+    check_mode(mode, "--mode")
     if mode != "live" and realtime:
         raise PerceptError("--realtime paces the source like a camera: it needs --mode live")
     if rate is not None and realtime is False:

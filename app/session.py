@@ -27,9 +27,10 @@ from typing import Any, Callable, Iterable
 from app.runner import check_out_dir, load_builtin_stages, write_metrics
 from pipeline import endings
 from pipeline.engine import Engine, Stream, StreamOptions
-from pipeline.errors import ConfigError, SourceError
+from pipeline.errors import SourceError
 from pipeline.graph import Graph, GraphConfig, load_graph_config
 from pipeline.metrics import RunReport
+from pipeline.modes import check_mode
 from pipeline.paths import resolve_graph_path
 from pipeline.packet import FramePacket
 from pipeline.registry import load_plugin
@@ -274,9 +275,7 @@ class Session:
 
     def mode_for(self, source: Source, mode: str | None = None) -> str:
         chosen = mode or self.config.mode or ("live" if source.live else "offline")
-        if chosen not in ("live", "offline"):
-            raise ConfigError(f"mode must be live or offline, got {chosen!r}")
-        return chosen
+        return check_mode(chosen)
 
     def start(self, source: Source | str | None, sinks: Iterable[Sink] = (), mode: str | None = None,
               max_frames: int | None = None, max_in_flight: int | None = None,

@@ -17,13 +17,14 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from pipeline import endings, keys
 from pipeline.errors import ConfigError, PerceptError, SourceError, StageSetupError
 from pipeline.flow import FlowLimiter, in_flight_for
 from pipeline.graph import Graph, Node
+from pipeline.modes import LIVE, check_mode
 from pipeline.metrics import RateMeter, RunReport, StageMetrics
 from pipeline.packet import FramePacket
 from pipeline.sinks.base import Sink
@@ -42,6 +43,15 @@ class StreamOptions:
     max_in_flight: int | None = None
     max_frames: int | None = None
     drain_timeout_s: float = 10.0  # after a stop: how long frames already in the graph may take to finish
+
+
+@dataclass
+class _InFlight:
+    """One frame's bookkeeping while it is in the graph (the engine's, not the frame's: the packet stays data)."""
+
+    waiting: dict[str, int]  # stage (and the sinks) -> parents still to finish this frame
+    queued_at: dict[str, float] = field(default_factory=dict)  # stage -> when the frame was handed to it
+    disabled: set[str] = field(default_factory=set)  # stages switched off for this frame
 
 
 class _Inlet:
@@ -125,14 +135,14 @@ class Stream:
         self.metrics = {name: StageMetrics(name) for name in graph.order}
         self.report = RunReport(mode=options.mode, stages=self.metrics, stream_id=stream_id)
         fixed = options.max_in_flight or graph.max_in_flight
-        live = options.mode == "live"
+        live = options.mode == LIVE
         default = 1 if live else max(4, 2 * sum(n.workers for n in graph.nodes.values()))
         self.flow = FlowLimiter(live, fixed or default, adaptive=fixed is None and live)
         self.rate = RateMeter()
         self.states: dict[str, Any] = {}
         self._sink_lock = threading.Lock()
         self._sink_changes: list[tuple[str, Sink]] = []
-        self._pending: dict[int, dict[str, int]] = {}  # packet index -> parents still to finish, per node
+        self._pending: dict[int, _InFlight] = {}  # packet index -> that frame's bookkeeping
         self._pending_lock = threading.Lock()
         self._done_inlet = _Inlet(ordered=True)
         self._stop = threading.Event()  # no more reading
@@ -150,10 +160,10 @@ class Stream:
     # ----- control ------------------------------------------------------------------------------------------
     def stop(self, reason: str = endings.STOPPED, error: str | None = None) -> None:
         """Stop reading; frames already in the graph finish (up to ``drain_timeout_s``), then sinks close."""
-        self._end_reading(reason, error)
+        self.end_reading(reason, error)
         self._stop_requested.set()
 
-    def _end_reading(self, reason: str, error: str | None = None) -> None:
+    def end_reading(self, reason: str, error: str | None = None) -> None:
         """No more frames are read (a frame limit, a source or stage error, a stop); those in the graph finish."""
         if self._stop_reason is None:
             self._stop_reason = (reason, error)
@@ -228,7 +238,7 @@ class Stream:
         try:
             while not self._stop.is_set():
                 if limit is not None and self.read >= limit:
-                    self._end_reading(endings.FRAME_LIMIT)
+                    self.end_reading(endings.FRAME_LIMIT)
                     break
                 if not self.flow.live and not self.flow.wait_for_room(self._stop):
                     break
@@ -241,10 +251,10 @@ class Stream:
                 if admit is not None:
                     self._admit(admit)
         except SourceError as exc:
-            self._end_reading(endings.SOURCE_ERROR, str(exc))
+            self.end_reading(endings.SOURCE_ERROR, str(exc))
         except Exception as exc:  # a source bug: report it as a source failure, keep outputs valid
             log.exception("source failed")
-            self._end_reading(endings.SOURCE_ERROR, f"source failed: {type(exc).__name__}: {exc}")
+            self.end_reading(endings.SOURCE_ERROR, f"source failed: {type(exc).__name__}: {exc}")
         finally:
             self._eof.set()
 
@@ -253,20 +263,21 @@ class Stream:
         counts = {name: len(node.parents) for name, node in graph.nodes.items()}
         counts[_SINK] = len(graph.leaves)
         with self._pending_lock:
-            self._pending[packet.index] = counts
+            self._pending[packet.index] = _InFlight(counts)
         if not graph.roots:
             self._done_inlet.put(packet)
         for name in graph.roots:
-            self.engine._enqueue(name, packet, self)
+            self.engine.enqueue(name, packet, self)
 
     def node_done(self, node: Node, packet: FramePacket) -> None:
         """Called by a worker when ``node`` has finished ``packet``: wake children whose parents are all done."""
         ready: list[str] = []
         to_sink = False
         with self._pending_lock:
-            counts = self._pending.get(packet.index)
-            if counts is None:  # the stream was finalised meanwhile
+            frame = self._pending.get(packet.index)
+            if frame is None:  # the stream was finalised meanwhile
                 return
+            counts = frame.waiting
             for child in node.children:
                 counts[child] -= 1
                 if counts[child] == 0:
@@ -277,9 +288,14 @@ class Stream:
             if to_sink:
                 del self._pending[packet.index]
         for child in ready:
-            self.engine._enqueue(child, packet, self)
+            self.engine.enqueue(child, packet, self)
         if to_sink:
             self._done_inlet.put(packet)
+
+    def in_flight(self, packet: FramePacket) -> "_InFlight | None":
+        """The bookkeeping of one of this stream's frames while it is in the graph (None once delivered)."""
+        with self._pending_lock:
+            return self._pending.get(packet.index)
 
     def _deliver_loop(self) -> None:
         """Sinks get the frames in order; then the stream ends: drain, close outputs, close stream state."""
@@ -310,14 +326,12 @@ class Stream:
                         self.flow.resize(target)
         except Exception as exc:  # a sink failed (disk full, ...): end the stream, keep what was written
             log.error("stream %s: writing results failed: %s", self.id, exc)
-            self._end_reading(endings.SINK_ERROR, f"writing results failed: {type(exc).__name__}: {exc}")
+            self.end_reading(endings.SINK_ERROR, f"writing results failed: {type(exc).__name__}: {exc}")
         finally:
             self._finalise()
 
     def _emit(self, packet: FramePacket) -> None:
         self.report.end_to_end_ms.append((time.perf_counter() - packet.arrival_time) * 1000.0)
-        packet.__dict__.pop("_queued_at", None)
-        packet.__dict__.pop("_disabled", None)
         self._apply_sink_changes()
         try:
             for sink in self.sinks:
@@ -372,7 +386,7 @@ class Stream:
             reader.join(4.0)  # a read that only returns once the source is closed
             if reader.is_alive():
                 log.warning("stream %s: the source did not return within 5 s of the stop", self.id)
-        self.engine._stream_ended(self)
+        self.engine.forget_stream(self)
         self._close_states(list(self.states))
         report = self.report
         report.frames_read = self.read
@@ -383,7 +397,7 @@ class Stream:
             report.ended_by, report.error = self._stop_reason
         elif self._stop_reason is not None:
             report.ended_by = endings.FRAME_LIMIT
-        self.engine._keep_final_snapshot(self)  # before finished is set: whoever waits on it finds the readings
+        self.engine.keep_final_snapshot(self)  # before finished is set: whoever waits on it finds the readings
         self.finished.set()
 
     def _close_states(self, names: Iterable[str]) -> None:
@@ -469,8 +483,7 @@ class Engine:
         """Attach a source; frames start flowing at once. ``on_result`` runs on the stream's delivery thread
         after the sinks, for every frame, in order (a UI should hand it to a mailbox, not paint there)."""
         options = options or StreamOptions()
-        if options.mode not in ("live", "offline"):
-            raise ConfigError(f"mode must be live or offline, got {options.mode!r}")
+        check_mode(options.mode)
         self.start()
         sid = stream_id or f"s{next(self._ids)}"
         stream = Stream(self, sid, source, list(sinks), options, on_result)
@@ -525,13 +538,15 @@ class Engine:
                 log.error("closing stage %s failed: %s", name, exc)
         self._set_up.clear()
 
-    def _stream_ended(self, stream: Stream) -> None:
+    def forget_stream(self, stream: Stream) -> None:
+        """A finishing stream: no more of its frames are dispatched."""
         with self._streams_lock:
             self._streams.pop(stream.id, None)
         for inlet in self._inlets.values():
             inlet.forget(stream.id)
 
-    def _keep_final_snapshot(self, stream: Stream) -> None:
+    def keep_final_snapshot(self, stream: Stream) -> None:
+        """A finished stream's last readings, for viewers that still show it."""
         final = {**stream.snapshot(), "finished": True, "ended_by": stream.report.ended_by}
         with self._streams_lock:
             self._ended[stream.id] = final
@@ -547,8 +562,11 @@ class Engine:
         self.close()
 
     # ----- dispatch -----------------------------------------------------------------------------------------
-    def _enqueue(self, name: str, packet: FramePacket, stream: Stream) -> None:
-        packet.__dict__.setdefault("_queued_at", {})[name] = time.perf_counter()
+    def enqueue(self, name: str, packet: FramePacket, stream: Stream) -> None:
+        """A stream hands one of its frames to stage ``name`` (its parents are done with it)."""
+        frame = stream.in_flight(packet)
+        if frame is not None:
+            frame.queued_at[name] = time.perf_counter()
         stream.metrics[name].record_depth(self._inlets[name].put(packet))
 
     def _worker(self, node: Node) -> None:
@@ -567,16 +585,16 @@ class Engine:
     def _run_node(self, node: Node, packet: FramePacket, stream: Stream) -> None:
         stage = node.stage
         metrics = stream.metrics[node.name]
-        disabled: set[str] = packet.__dict__.setdefault("_disabled", set())
+        frame = stream.in_flight(packet) or _InFlight({})
         if not self.enabled[node.name]:
-            disabled.add(node.name)
+            frame.disabled.add(node.name)
             metrics.count("disabled")
             return
-        queued_at = packet.__dict__.get("_queued_at", {}).get(node.name, time.perf_counter())
+        queued_at = frame.queued_at.get(node.name, time.perf_counter())
         missing = [k for k in stage.inputs if not packet.has(k)]
         if missing:
             metrics.count("skipped")
-            if not disabled:  # a switched-off stage upstream explains it; anything else is an error
+            if not frame.disabled:  # a switched-off stage upstream explains it; anything else is an error
                 packet.errors.append({"stage": node.name, "error": f"skipped: input {missing[0]!r} missing"})
             return
         start = time.perf_counter()
@@ -599,7 +617,7 @@ class Engine:
             if metrics.errors < 5 or metrics.errors % 100 == 0:
                 log.warning("stage %s failed on frame %d: %s", node.name, packet.seq, message)
             if node.on_error == "stop":
-                stream._end_reading(endings.STAGE_ERROR, f"stage {node.name!r} failed on frame {packet.seq}: {message}")
+                stream.end_reading(endings.STAGE_ERROR, f"stage {node.name!r} failed on frame {packet.seq}: {message}")
         elapsed = (time.perf_counter() - start) * 1000.0
         packet.latency_ms[node.name] = elapsed
         metrics.record(elapsed, (start - queued_at) * 1000.0, ok)

@@ -14,6 +14,7 @@ from typing import Any
 from app.display import has_display, offscreen_unless_display, qt_platform_chosen
 from app.ui.qt_app import ensure_app, make_window, show_view
 from pipeline import endings
+from pipeline.modes import check_mode
 from pipeline.errors import PerceptError
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,8 @@ def ui_command(source: str | None, graph: str | None, device: str, mode: str | N
                screenshot: Path | None, after: int, bench: bool, frames: int, size: str | None,
                view: str | None) -> int:
     """``percept ui``: the window (needs a display), or a screenshot / benchmark (offscreen when no display)."""
-    if mode not in (None, "live", "offline"):
-        raise PerceptError(f"--mode must be live or offline, got {mode!r}")
+    if mode is not None:
+        check_mode(mode, "--mode")
     if not has_display() and not qt_platform_chosen() and screenshot is None and not bench:
         raise PerceptError("no display (DISPLAY / WAYLAND_DISPLAY unset): run `percept run --headless`, or "
                            "`xvfb-run percept ui`, or set QT_QPA_PLATFORM=offscreen")

@@ -15,7 +15,7 @@ from pipeline import keys
 from pipeline.errors import ConfigError
 from pipeline.graph import Graph, parse_graph_config
 from pipeline.registry import register_stage
-from pipeline.scheduler import RunOptions, Scheduler
+from pipeline.one_stream import OneStreamRun, RunOptions
 from pipeline.stage import Stage
 from tests.pipeline.helpers import CountingSource
 
@@ -114,7 +114,7 @@ def graph(*stages: tuple[str, str]) -> Graph:
 
 def run(g: Graph, n: int = 5):
     results = []
-    report = Scheduler(g, RunOptions(mode="offline")).run(CountingSource(n), on_result=results.append)
+    report = OneStreamRun(g, RunOptions(mode="offline")).run(CountingSource(n), on_result=results.append)
     return report, results
 
 

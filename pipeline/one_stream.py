@@ -11,6 +11,7 @@ from typing import Callable, Iterable
 from pipeline.engine import Engine, StreamOptions
 from pipeline.graph import Graph
 from pipeline.metrics import RunReport
+from pipeline.modes import check_mode
 from pipeline.packet import FramePacket
 from pipeline.sinks.base import Sink
 from pipeline.sources.base import Source
@@ -24,14 +25,13 @@ class RunOptions:
     device: str = "auto"
 
 
-class Scheduler:
+class OneStreamRun:
     """Sets the graph's stages up, runs one stream to its end (or a stop, or Ctrl-C), closes everything."""
 
     def __init__(self, graph: Graph, options: RunOptions | None = None) -> None:
         self.graph = graph
         self.options = options or RunOptions()
-        if self.options.mode not in ("live", "offline"):
-            raise ValueError(f"mode must be live or offline, got {self.options.mode!r}")
+        check_mode(self.options.mode)
 
     def run(self, source: Source, sinks: Iterable[Sink] = (),
             on_result: Callable[[FramePacket], None] | None = None) -> RunReport:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.graph import Graph, parse_graph_config
-from pipeline.scheduler import RunOptions, Scheduler
+from pipeline.one_stream import OneStreamRun, RunOptions
 from pipeline.sinks import JsonlSink
 from tests.pipeline import helpers
 from tests.pipeline.helpers import CountingSource, SleepParams, SleepStage, StatelessSleepStage
@@ -23,7 +23,7 @@ def graph_of(*stages, mode=None):
 
 def run(graph, source, mode="offline", **kw):
     results = []
-    report = Scheduler(graph, RunOptions(mode=mode, **kw)).run(source, on_result=results.append)
+    report = OneStreamRun(graph, RunOptions(mode=mode, **kw)).run(source, on_result=results.append)
     return report, results
 
 
@@ -90,7 +90,7 @@ def test_on_error_stop_ends_the_run_cleanly(tmp_path):
     graph = graph_of({"name": "a", "type": "test_sleep", "on_error": "stop",
                       "params": {"ms": 1, "key": "a", "fail_on": [5]}})
     sink = JsonlSink(tmp_path / "r.jsonl")
-    report = Scheduler(graph, RunOptions()).run(CountingSource(1000), [sink])
+    report = OneStreamRun(graph, RunOptions()).run(CountingSource(1000), [sink])
     assert report.ended_by == "stage_error" and "boom on 5" in report.error
     lines = (tmp_path / "r.jsonl").read_text().splitlines()
     assert 6 <= len(lines) < 1000
@@ -103,7 +103,7 @@ def test_failing_source_stops_cleanly_with_results_kept(tmp_path):
     graph = graph_of({"name": "a", "type": "test_sleep", "params": {"ms": 0, "key": "a"}})
     source = CountingSource(100, fail_after=12)
     sink = JsonlSink(tmp_path / "r.jsonl")
-    report = Scheduler(graph, RunOptions()).run(source, [sink])
+    report = OneStreamRun(graph, RunOptions()).run(source, [sink])
     assert report.ended_by == "source_error" and "unplugged" in report.error
     assert len((tmp_path / "r.jsonl").read_text().splitlines()) == 12
     assert source.closed
@@ -122,7 +122,7 @@ def test_ctrl_c_stops_cleanly(tmp_path, presses):
     graph = graph_of({"name": "a", "type": "test_sleep", "params": {"ms": ms, "key": "a"}})
     sink = JsonlSink(tmp_path / "r.jsonl")
     _ctrl_c_after(*[(0.1 if presses == 1 else 3.2) + 0.2 * i for i in range(presses)])
-    report = Scheduler(graph, RunOptions()).run(CountingSource(10_000), [sink])
+    report = OneStreamRun(graph, RunOptions()).run(CountingSource(10_000), [sink])
     assert report.ended_by == "interrupted"
     lines = (tmp_path / "r.jsonl").read_text().splitlines()
     assert 20 <= len(lines) < 10_000
