@@ -66,7 +66,7 @@ def run(
                                      "coco (coco_keypoints.json), mot (mot.txt); comma-separated or repeated."),
 ) -> None:
     """Run a graph over a source; headless writes results.jsonl, annotated.mp4, metrics.json and the exports."""
-    from app.runner import check_out_dir
+    from app.command_setup import check_out_dir
     from app.session import Session
     from pipeline.sources import open_source
     from pipeline.sources.pacing import paced_for_mode
@@ -272,8 +272,8 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Throughput and per-stage / end-to-end latency percentiles of a graph."""
-    from app.bench import bench as run_bench
-    from app.bench import bench_exports, bench_streams, memory_line, preload, recorded_fps, run_sequential
+    from app.graph_bench import bench as run_bench
+    from app.graph_bench import bench_exports, bench_streams, memory_line, preload, recorded_fps, run_sequential
     from app.session import Session
     from pipeline.sources import open_source
 
@@ -346,7 +346,7 @@ def _print_exports(result: dict, graph: str, source: str) -> None:
 
 
 def _print_streams(result: dict, graph: str, source: str) -> None:
-    from app.bench import memory_line
+    from app.graph_bench import memory_line
 
     together, alone = result["together"], result["one_after_another"]
     n = result["streams"]
@@ -424,7 +424,7 @@ def record(
 @cli.command()
 def stages() -> None:
     """List stage types (built-in and plugins) with their inputs, outputs and parameters."""
-    from app.runner import load_builtin_stages
+    from app.command_setup import load_builtin_stages
     from pipeline.registry import stage_types
 
     load_builtin_stages()

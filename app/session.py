@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from app.runner import check_out_dir, load_builtin_stages, write_metrics
+from app.command_setup import check_out_dir, load_builtin_stages, write_metrics
 from pipeline import endings
 from pipeline.engine import Engine, Stream, StreamOptions
 from pipeline.errors import SourceError

@@ -90,7 +90,7 @@ def run_streams(session, specs: list[StreamSpec], out: Path, video: bool, mode: 
                 max_frames: int | None, max_in_flight: int | None, on_stream: Callable, echo: Callable,
                 exports: list[str] | None = None) -> int:
     """Run every stream at once, each to ``out/<name>/``; returns the exit code (the worst stream's)."""
-    from app.runner import check_out_dir
+    from app.command_setup import check_out_dir
     from pipeline.sources import open_source
 
     sources = [open_source(spec.source) for spec in specs]  # every source opens, or nothing runs (one line)

@@ -86,7 +86,7 @@ def run_mediapipe(python: str, clip: Path, frames: int) -> dict:
 
 
 def run_percept(graph: str, clip: Path, frames: int, device: str) -> dict:
-    from app.bench import MemorySource, RecordSink, bench, preload
+    from app.graph_bench import MemorySource, RecordSink, bench, preload
     from app.session import Session
     from pipeline.sources import open_source
 

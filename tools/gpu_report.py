@@ -33,7 +33,7 @@ def gpu_facts() -> dict:
 
 
 def action_benchmarks() -> list[dict]:
-    from models.action.bench import bench_streaming
+    from models.action.step_latency import bench_streaming
 
     rows = []
     for kind in ("oadtr", "trn"):
@@ -75,7 +75,7 @@ def onnx_runtime() -> dict:
     import numpy as np
 
     from models.registry import Registry
-    from models.runtime.bench import _input
+    from models.runtime.model_latency import _input
     from models.runtime.onnx import OnnxModel
 
     out = {"onnxruntime": ort.__version__, "available": ort.get_available_providers(), "models": []}

@@ -5,6 +5,6 @@ batch.jsonl), ``plan`` (skip or run), ``jobs`` (job/outcome records and the retr
 CPU-thread budget), ``worker`` (runs files with one Session per process), ``local`` (the process supervisor),
 ``ray_pool`` (Ray actors), ``runner`` (ties them together for the CLI).
 """
-from app.batch.runner import BatchOptions, BatchSummary, run_batch
+from app.batch.batch_run import BatchOptions, BatchSummary, run_batch
 
 __all__ = ["BatchOptions", "BatchSummary", "run_batch"]

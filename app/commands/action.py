@@ -144,7 +144,7 @@ def bench(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Time one streaming step for N tracks at once (skeleton features)."""
-    from models.action.bench import bench_streaming
+    from models.action.step_latency import bench_streaming
 
     result = bench_streaming(model, size, tracks, steps, device, threads)
     if as_json:

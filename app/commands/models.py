@@ -77,7 +77,7 @@ def bench(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Latency of each shipped model on random input, with the execution providers actually used."""
-    from models.runtime.bench import bench_models
+    from models.runtime.model_latency import bench_models
 
     results = bench_models(device, runs, batch)
     if as_json:

@@ -93,7 +93,7 @@ def ui_command(source: str | None, graph: str | None, device: str, mode: str | N
     offscreen_unless_display()
     parsed_size = _parse_size(size) if size else None
     if bench:
-        from app.ui.bench import print_bench, run_bench
+        from app.ui.responsiveness_bench import print_bench, run_bench
 
         print_bench(run_bench(graph or "default", source, frames, device))
         return 0

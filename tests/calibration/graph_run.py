@@ -9,7 +9,7 @@ from pipeline.stage import StageContext, StreamContext, takes_state
 
 
 def build_graph(*stages: dict) -> Graph:
-    from app.runner import load_builtin_stages
+    from app.command_setup import load_builtin_stages
 
     load_builtin_stages()
     return Graph.from_config(parse_graph_config({"stages": list(stages)}))

@@ -23,7 +23,7 @@ COLOR_CAM = Intrinsics(640, 480, 560.0, 560.0, 321.0, 239.0)
 
 
 def shipped(name: str) -> Graph:
-    from app.runner import load_builtin_stages
+    from app.command_setup import load_builtin_stages
 
     load_builtin_stages()
     return Graph.from_config(load_graph_config(asset("graphs", f"{name}.yaml")))

@@ -151,7 +151,7 @@ def test_stage_passes_frames_without_a_right_image_and_rejects_an_incomplete_pai
 
 
 def test_stage_parameters_are_validated_in_the_graph():
-    from app.runner import load_builtin_stages
+    from app.command_setup import load_builtin_stages
     from pipeline.errors import ConfigError
     from pipeline.graph import Graph, parse_graph_config
 

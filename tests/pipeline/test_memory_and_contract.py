@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from app.bench import MemorySource, memory_line, packet_bytes, preload, replay_index
-from app.runner import load_builtin_stages
+from app.graph_bench import MemorySource, memory_line, packet_bytes, preload, replay_index
+from app.command_setup import load_builtin_stages
 from models.stages.pose import PoseParams, PoseStage
 from models.vision.persons import Persons
 from pipeline.errors import ConfigError

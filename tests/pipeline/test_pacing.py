@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.bench import MemorySource
+from app.graph_bench import MemorySource
 from app.session import Session
 from pipeline.errors import SourceError
 from pipeline.graph import parse_graph_config

@@ -179,7 +179,7 @@ def test_merge_rules():
 
 
 def test_shipped_default_graph_runs_face_action_and_depth_side_by_side():
-    from app.runner import load_builtin_stages
+    from app.command_setup import load_builtin_stages
     from pipeline.graph import load_graph_config
     from pipeline.paths import asset
 

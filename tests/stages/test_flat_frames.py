@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.bench import MemorySource
+from app.graph_bench import MemorySource
 from app.session import RESULT_DEFAULTS, Session
 from calibration.camera import Intrinsics
 from pipeline.packet import FramePacket

@@ -1,4 +1,4 @@
-"""UI responsiveness benchmark (``percept ui --bench`` or ``python -m app.ui.bench``).
+"""UI responsiveness benchmark (``percept ui --bench`` or ``python -m app.ui.responsiveness_bench``).
 
 Two numbers, on the same source (looped, unpaced, offline) in one process with the models loaded once:
 - event-loop lateness: a 10 ms QTimer (PreciseTimer) measures how late each tick fires while the graph runs and

@@ -1,4 +1,4 @@
-"""Calibration benchmarks on the real data in ../shared/data: `python -m calibration.bench [DATA_DIR]`.
+"""Calibration benchmarks on the real data in ../shared/data: `python -m calibration.calibration_bench [DATA_DIR]`.
 
 Prints stereo-calibration quality, Middlebury 2003 disparity error and time, and depth-alignment time.
 """
