@@ -156,7 +156,7 @@ class _RunSignals:
     signal stops reading (frames in the graph get INTERRUPT_DRAIN_S to finish, then outputs close), a second one
     stops at once (outputs still closed and valid, the stages finish the frame in hand before the process exits),
     a third exits without waiting. The run records ``interrupted`` (SIGINT) or ``terminated`` (SIGTERM). Before the
-    stream runs (models loading) the signal raises KeyboardInterrupt, or app.session.Terminated, as usual."""
+    stream runs (models loading) the signal raises KeyboardInterrupt, or app.folder_sinks.Terminated, as usual."""
 
     def __init__(self) -> None:
         self.streams: list = []  # every stream of the run (several with repeated --source)
@@ -199,7 +199,7 @@ class _RunSignals:
             stream.stop(endings.INTERRUPTED, "interrupted by Ctrl-C")
 
     def _handle(self, signum, frame) -> None:
-        from app.session import Terminated
+        from app.folder_sinks import Terminated
 
         terminated = signum == signal.SIGTERM
         self.count += 1

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from app.session import RESULT_DEFAULTS, Session
+from app.session import Session
+from models.results import RESULT_DEFAULTS, results_sink
 from pipeline import keys
 from pipeline.errors import PerceptError
 from pipeline.metrics import RunReport, summarise_ms
@@ -349,7 +350,6 @@ def bench_exports(session: Session, frames: list[FramePacket], total: int, expor
     from pathlib import Path
 
     from models.export import make_exporters
-    from pipeline.sinks import JsonlSink
 
     if warmup:
         run_sequential(session, frames[:warmup], min(warmup, len(frames)))
@@ -360,7 +360,7 @@ def bench_exports(session: Session, frames: list[FramePacket], total: int, expor
     with tempfile.TemporaryDirectory(prefix="percept-bench-export-") as tmp:
         for i, (label, names) in enumerate(configs):
             folder = Path(tmp) / str(i)
-            sinks: list[Sink] = [JsonlSink(folder / "results.jsonl", RESULT_DEFAULTS), *make_exporters(names, folder)]
+            sinks: list[Sink] = [results_sink(folder / "results.jsonl"), *make_exporters(names, folder)]
             report = session.run(MemorySource(frames, total=total), sinks, mode="offline",
                                  max_in_flight=max_in_flight)
             sizes = {p.name: p.stat().st_size for p in folder.iterdir() if p.name != "results.jsonl"}

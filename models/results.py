@@ -1,7 +1,9 @@
-"""Reading results.jsonl back: one ``FrameResult`` per line, with typed ``Persons`` and ``Detections``.
+"""The results.jsonl record, both ways. The schema is docs/results.md.
 
-This is the one reader of the JSONL contract (README, "JSONL contract"); the eval and the action-dataset tools use
-it rather than parsing lines themselves.
+Writing: ``results_sink`` is the one writer (``FramePacket.to_record`` lays out a line: the core keys, then
+``RESULT_DEFAULTS``, then every stage output that is JSON or writes itself, such as ``Persons.to_json``). Reading:
+``read_results`` gives one ``FrameResult`` per line, with typed ``Persons`` and ``Detections``; the eval, the
+action-dataset tools and the exports use it rather than parsing lines themselves.
 """
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ from typing import Any, Iterator
 from models.vision.detections import Detections
 from models.vision.persons import Persons
 from pipeline.errors import PerceptError
+from pipeline.sinks import JsonlSink
 
+# Keys every result line carries even when no stage wrote them.
+RESULT_DEFAULTS = {"persons": [], "objects": []}
 CORE_KEYS = ("frame", "timestamp", "source_name", "width", "height", "persons", "objects", "latency_ms", "errors")
 _EXPECTED = "expected the results.jsonl of `percept run --headless`"
 
@@ -105,3 +110,8 @@ def _read_lines(path: Path) -> Iterator[FrameResult]:
                 yield result
     except (OSError, UnicodeDecodeError) as exc:
         raise PerceptError(f"cannot read results file {path}: {exc}") from None
+
+
+def results_sink(path: str | Path) -> JsonlSink:
+    """The sink that writes results.jsonl (whole lines only, flushed per frame; docs/results.md)."""
+    return JsonlSink(path, RESULT_DEFAULTS)

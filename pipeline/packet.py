@@ -122,7 +122,8 @@ class FramePacket:
 
     def to_record(self, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
         """The result line: a fixed core, ``defaults`` for keys the product always writes (e.g. an empty
-        "persons" list), then every stage output that is plain JSON or knows how to write itself (``to_json``)."""
+        "persons" list), then every stage output that is plain JSON or knows how to write itself (``to_json``).
+        The schema: docs/results.md; Percept's writer and reader: models/results.py."""
         record: dict[str, Any] = {
             "frame": self.seq,
             "timestamp": round(float(self.timestamp), 6),

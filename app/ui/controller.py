@@ -2,7 +2,7 @@
 
 Slow calls (model loading on the first start, a source opening, a stop that lets frames in flight finish) run on
 a control thread of their own, so the window never freezes; results come back as Qt signals. Every result the
-stream delivers goes through a one-line sink into ``app.session.LatestMailbox`` (newest wins, its own thread),
+stream delivers goes through a one-line sink into ``app.mailbox.LatestMailbox`` (newest wins, its own thread),
 where ``FrameRenderer`` draws it; the UI thread is told by a coalesced signal and paints only the newest frame.
 Switching sources stops the stream and starts the next on the SAME session: models stay loaded.
 """
@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from app.session import LatestMailbox, Session
+from app.mailbox import LatestMailbox
+from app.session import Session
 from app.ui.recorder import Recorder, RecordSink
 from app.ui.render import FrameRenderer, FrameView
 from app.ui.sources import PreparedSource, prepare

@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.session import RESULT_DEFAULTS
+from models.results import results_sink
 from pipeline.packet import FramePacket
-from pipeline.sinks import JsonlSink
 from pipeline.sinks.base import Sink
 from pipeline.sinks.images_folder import ImagesFolderSink
 
@@ -95,7 +94,7 @@ class RecordSink(Sink):
                 self.folder.mkdir(parents=True, exist_ok=True)
                 media: Sink = (RealSenseRecordingSink(self.media) if self.realsense
                                else ImagesFolderSink(self.media))
-                for sink in (media, JsonlSink(self.results, RESULT_DEFAULTS)):
+                for sink in (media, results_sink(self.results)):
                     sink.open(source_info)
                     self._sinks.append(sink)
                 self._active = True

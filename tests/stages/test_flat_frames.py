@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from app.graph_bench import MemorySource
-from app.session import RESULT_DEFAULTS, Session
+from app.session import Session
+from models.results import results_sink
 from calibration.camera import Intrinsics
 from pipeline.packet import FramePacket
 from pipeline.paths import asset
-from pipeline.sinks import JsonlSink
 from tests.conftest import data_path
 
 GRAPHS = sorted(asset("graphs").glob("*.yaml"))
@@ -48,7 +48,7 @@ def run_kinds(session: Session, kinds: dict[str, FramePacket], out: Path) -> dic
     """Every kind as a stream of its own, all at once in one session; the result lines as written to JSONL."""
     with session:
         streams = {name: session.start(MemorySource([f], name=name, total=FRAMES_PER_KIND),
-                                       [JsonlSink(out / f"{name}.jsonl", RESULT_DEFAULTS)], mode="offline",
+                                       [results_sink(out / f"{name}.jsonl")], mode="offline",
                                        stream_id=name) for name, f in kinds.items()}
         reports = {name: s.run_to_end() for name, s in streams.items()}
     lines = {}
