@@ -22,8 +22,8 @@ def doc_files(root: Path = ROOT) -> list[Path]:
     return [f for f in files if f.is_file()]
 
 
-def prose_lines(text: str):
-    """(line number, line) outside fenced code blocks, with inline code spans blanked."""
+def outside_fences(text: str):
+    """(line number, line) of the lines outside fenced code blocks."""
     fence = None
     for number, line in enumerate(text.splitlines(), 1):
         m = FENCE.match(line)
@@ -34,7 +34,13 @@ def prose_lines(text: str):
                 fence = None
             continue
         if fence is None:
-            yield number, re.sub(r"`[^`]*`", lambda c: " " * len(c.group(0)), line)
+            yield number, line
+
+
+def prose_lines(text: str):
+    """(line number, line) outside fenced code blocks, with inline code spans blanked."""
+    for number, line in outside_fences(text):
+        yield number, re.sub(r"`[^`]*`", lambda c: " " * len(c.group(0)), line)
 
 
 def slug(heading: str) -> str:
@@ -49,17 +55,7 @@ def anchors(path: Path) -> set[str]:
     """Every heading's anchor; repeated headings get -1, -2, ... as on GitHub."""
     seen: dict[str, int] = {}
     found = set()
-    fence = None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        m = FENCE.match(line)
-        if m:
-            if fence is None:
-                fence = m.group(1)
-            elif m.group(1) == fence:
-                fence = None
-            continue
-        if fence is not None:
-            continue
+    for _, line in outside_fences(path.read_text(encoding="utf-8")):
         h = HEADING.match(line)
         if not h:
             continue
