@@ -161,8 +161,8 @@ class _RunSignals:
     def __init__(self) -> None:
         self.streams: list = []  # every stream of the run (several with repeated --source)
         self.count = 0
+        self.ending = (endings.INTERRUPTED, "interrupted by Ctrl-C")
         self._previous: dict[int, object] = {}
-        self._drain: threading.Timer | None = None
 
     def __enter__(self) -> "_RunSignals":
         if threading.current_thread() is threading.main_thread():
@@ -171,8 +171,6 @@ class _RunSignals:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._drain is not None:
-            self._drain.cancel()
         for signum, previous in self._previous.items():
             # once a signal ended the run, a second one that lands while the process exits must not kill it with
             # the default handler (exit -2 instead of 130): outputs are closed, so it is ignored; a third exits now
@@ -196,7 +194,7 @@ class _RunSignals:
     def attach(self, stream) -> None:
         self.streams.append(stream)
         if self.count:  # a stream that started after the first signal stops too
-            stream.stop(endings.INTERRUPTED, "interrupted by Ctrl-C")
+            stream.interrupt(*self.ending, drain_s=INTERRUPT_DRAIN_S)
 
     def _handle(self, signum, frame) -> None:
         from app.folder_sinks import Terminated
@@ -206,17 +204,11 @@ class _RunSignals:
         streams = list(self.streams)
         if not streams:
             raise Terminated() if terminated else KeyboardInterrupt()
-        if self.count == 1:
-            ending = ((endings.TERMINATED, "terminated by SIGTERM") if terminated
-                      else (endings.INTERRUPTED, "interrupted by Ctrl-C"))
+        if self.count == 1 and terminated:
+            self.ending = (endings.TERMINATED, "terminated by SIGTERM")
+        if self.count <= 2:  # the stream's policy: the first stops reading and drains, the second stops at once
             for stream in streams:
-                stream.stop(*ending)
-            self._drain = threading.Timer(INTERRUPT_DRAIN_S, lambda: [s.abandon() for s in streams])
-            self._drain.daemon = True
-            self._drain.start()
-        elif self.count == 2:
-            for stream in streams:
-                stream.abandon()
+                stream.interrupt(*self.ending, drain_s=INTERRUPT_DRAIN_S)
         else:
             os.write(2, b"interrupted again: exiting without waiting for the stages\n")
             os._exit(EXIT_INTERRUPTED)

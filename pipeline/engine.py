@@ -150,6 +150,7 @@ class Stream:
         self._stop_reason: tuple[str, str | None] | None = None
         self._eof = threading.Event()
         self._abandon = threading.Event()  # stop waiting for frames in the graph (second Ctrl-C, drain timeout)
+        self._interrupts = 0  # Ctrl-Cs (or SIGTERMs) received: see interrupt()
         self.finished = threading.Event()
         self.closed = False  # finalised: late packets are ignored
         self.read = 0
@@ -170,6 +171,21 @@ class Stream:
         self._stop.set()
         self.flow.stop()
 
+    def interrupt(self, ending: str = endings.INTERRUPTED, message: str = "interrupted by Ctrl-C",
+                  drain_s: float | None = None) -> None:
+        """The one Ctrl-C policy (``run_to_end`` and the CLI's signal handler both come here): the first call stops
+        reading and lets the frames in the graph finish (for ``drain_s`` at most where given, else the stream's
+        drain timeout), a second one stops at once. Outputs are closed and valid either way."""
+        self._interrupts += 1
+        if self._interrupts > 1:
+            self.abandon()
+            return
+        self.stop(ending, message)
+        if drain_s is not None:
+            timer = threading.Timer(drain_s, self.abandon)
+            timer.daemon = True
+            timer.start()
+
     def abandon(self) -> None:
         """Stop now without waiting for frames in the graph (their results are lost; files written stay valid)."""
         self.stop(endings.INTERRUPTED, "interrupted by Ctrl-C")
@@ -188,12 +204,12 @@ class Stream:
             while self.wait(0.2) is None:
                 pass
         except KeyboardInterrupt:
-            self.stop(endings.INTERRUPTED, "interrupted by Ctrl-C")
+            self.interrupt()
             try:
                 while self.wait(0.2) is None:
                     pass
             except KeyboardInterrupt:
-                self.abandon()
+                self.interrupt()
                 self.wait(15.0)
         return self.report
 

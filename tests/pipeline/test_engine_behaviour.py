@@ -152,3 +152,23 @@ def test_graph_from_python_objects():
 def test_empty_graph_passes_frames_through():
     report, results = run(Graph([]), CountingSource(5))
     assert [p.seq for p in results] == list(range(5))
+
+
+def test_interrupt_drains_for_at_most_drain_s_then_stops(tmp_path):
+    """The CLI's signal handler path: the first interrupt with a drain limit stops reading and, the drain limit
+    later, stops waiting for the frames still in a slow graph; the ending names the signal."""
+    from pipeline.engine import Engine, StreamOptions
+
+    graph = graph_of({"name": "a", "type": "test_sleep", "params": {"ms": 200, "key": "a"}})
+    engine = Engine(graph)
+    try:
+        stream = engine.open_stream(CountingSource(10_000), [JsonlSink(tmp_path / "r.jsonl")],
+                                    StreamOptions("offline", max_in_flight=20))
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        stream.interrupt("terminated", "terminated by SIGTERM", drain_s=0.3)
+        report = stream.wait(10.0)
+        assert report is not None and time.monotonic() - t0 < 1.5  # draining 20 frames x 200 ms would take 4 s
+        assert report.ended_by == "terminated" and report.frames_done < report.frames_admitted
+    finally:
+        engine.close()
