@@ -422,7 +422,8 @@ def stages() -> None:
     load_builtin_stages()
     for name, cls in stage_types().items():
         params = ", ".join(cls.Params.model_fields) or "-"
-        typer.echo(f"{name:<18} in: {', '.join(cls.inputs) or '-'}  out: {', '.join(cls.outputs) or '-'}  "
+        optional = f"  optional: {', '.join(cls.optional_inputs)}" if cls.optional_inputs else ""
+        typer.echo(f"{name:<18} in: {', '.join(cls.inputs) or '-'}{optional}  out: {', '.join(cls.outputs) or '-'}  "
                    f"params: {params}")
 
 

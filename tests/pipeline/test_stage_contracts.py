@@ -188,3 +188,12 @@ def test_shipped_default_graph_runs_face_action_and_depth_side_by_side():
     assert g.nodes["face"].parents == ["pose"] and g.nodes["action"].parents == ["pose"]
     assert set(g.nodes["depth"].parents) == {"pose", "register_depth"}
     assert "face" in g.nodes["head_gaze"].parents and "head_gaze" in g.nodes["gaze_target"].parents
+
+
+def test_percept_stages_lists_the_declared_fields(capsys):
+    from app.cli import main
+
+    assert main(["stages"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "in: color  optional: persons.keypoints, persons.track_ids  out: persons.faces" in lines["face_mesh"]
+    assert "in: persons.keypoints, persons.track_ids  out: persons.actions" in lines["online_action"]
