@@ -20,6 +20,27 @@ def _board(pattern: str, square: float, marker: Optional[float]):
     return Board.parse(pattern, square, marker)
 
 
+def _calibrated(solve, write, out: Path):
+    """``solve()``'s report, written to ``out`` by ``write(out, report)``; a calibration failure is one line."""
+    try:
+        report = solve()
+        write(out, report)
+    except CalibrationError as exc:
+        raise PerceptError(str(exc)) from exc
+    return report.to_dict()
+
+
+def _print_report(data: dict, as_json: bool, summary: str, per_view: dict | None = None) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(summary)
+    for name, err in (per_view or {}).items():
+        typer.echo(f"  {name}: {err:.4f} px")
+    for name, reason in data["skipped"].items():
+        typer.echo(f"  skipped {name}: {reason}")
+
+
 @app.command()
 def intrinsics(
     images: str = typer.Option(..., "--images", help="Glob of board images, e.g. 'calib/*.png'."),
@@ -35,22 +56,11 @@ def intrinsics(
     from calibration.calibrate import calibrate_intrinsics, expand_images
     from calibration.io import write_intrinsics
 
-    try:
-        report = calibrate_intrinsics(expand_images(images), _board(pattern, square, marker), model)
-        write_intrinsics(out, report.intrinsics, {"rms_px": report.rms_px})
-    except CalibrationError as exc:
-        raise PerceptError(str(exc)) from exc
-    data = report.to_dict()
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    typer.echo(f"RMS reprojection error {data['rms_px']:.4f} px over {data['views_used']} views; "
-               f"coverage {data['coverage']:.0%}; fx {data['fx']:.2f} fy {data['fy']:.2f} "
-               f"cx {data['cx']:.2f} cy {data['cy']:.2f}; written to {out}")
-    for name, err in data["per_view_rms_px"].items():
-        typer.echo(f"  {name}: {err:.4f} px")
-    for name, reason in data["skipped"].items():
-        typer.echo(f"  skipped {name}: {reason}")
+    data = _calibrated(lambda: calibrate_intrinsics(expand_images(images), _board(pattern, square, marker), model),
+                       lambda path, r: write_intrinsics(path, r.intrinsics, {"rms_px": r.rms_px}), out)
+    _print_report(data, as_json, f"RMS reprojection error {data['rms_px']:.4f} px over {data['views_used']} views; "
+                                 f"coverage {data['coverage']:.0%}; fx {data['fx']:.2f} fy {data['fy']:.2f} "
+                                 f"cx {data['cx']:.2f} cy {data['cy']:.2f}; written to {out}", data["per_view_rms_px"])
 
 
 @app.command()
@@ -69,17 +79,9 @@ def stereo(
     from calibration.calibrate import calibrate_stereo, expand_images
     from calibration.io import write_stereo
 
-    try:
-        report = calibrate_stereo(expand_images(left), expand_images(right), _board(pattern, square, marker), model)
-        write_stereo(out, report.camera, {"rms_px": report.rms_px})
-    except CalibrationError as exc:
-        raise PerceptError(str(exc)) from exc
-    data = report.to_dict()
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    typer.echo(f"stereo RMS {data['rms_px']:.4f} px over {data['pairs_used']} pairs; baseline "
-               f"{data['baseline_m'] * 1000:.2f} mm; rectified epipolar error {data['rectified_epipolar_error_px']:.4f}"
-               f" px; written to {out}")
-    for name, reason in data["skipped"].items():
-        typer.echo(f"  skipped {name}: {reason}")
+    data = _calibrated(lambda: calibrate_stereo(expand_images(left), expand_images(right),
+                                                _board(pattern, square, marker), model),
+                       lambda path, r: write_stereo(path, r.camera, {"rms_px": r.rms_px}), out)
+    _print_report(data, as_json, f"stereo RMS {data['rms_px']:.4f} px over {data['pairs_used']} pairs; baseline "
+                                 f"{data['baseline_m'] * 1000:.2f} mm; rectified epipolar error "
+                                 f"{data['rectified_epipolar_error_px']:.4f} px; written to {out}")

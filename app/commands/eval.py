@@ -113,32 +113,28 @@ _GRAPH_HELP = ("graph YAML or shipped graph name (default: `face` for eth-xgaze,
                "no body for the person detector; `default` for the others)")
 
 
-@app.command("head-pose")
-def head_pose(
-    data: Path = typer.Option(..., "--data", help="labelled dataset folder"),
-    fmt: str = typer.Option(None, "--format", help=_FORMAT_HELP),
-    results: Path = typer.Option(None, "--results", help="score this results.jsonl (matched by image file name) "
-                                                         "instead of running the graph"),
-    graph: str = typer.Option(None, "--graph", "-g", help=_GRAPH_HELP),
-    device: str = typer.Option("auto", "--device"),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Head-pose error against labels: mean angular error and MAE of yaw, pitch, roll (Percept's convention)."""
-    _face_eval("head", data, fmt, results, graph, device, as_json)
+def _face_command(what: str, doc: str):
+    """`eval head-pose` and `eval gaze`: one set of options, two commands."""
+
+    def command(
+        data: Path = typer.Option(..., "--data", help="labelled dataset folder"),
+        fmt: str = typer.Option(None, "--format", help=_FORMAT_HELP),
+        results: Path = typer.Option(None, "--results", help="score this results.jsonl (matched by image file "
+                                                             "name) instead of running the graph"),
+        graph: str = typer.Option(None, "--graph", "-g", help=_GRAPH_HELP),
+        device: str = typer.Option("auto", "--device"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        _face_eval(what, data, fmt, results, graph, device, as_json)
+
+    command.__doc__ = doc
+    return command
 
 
-@app.command("gaze")
-def gaze(
-    data: Path = typer.Option(..., "--data", help="labelled dataset folder"),
-    fmt: str = typer.Option(None, "--format", help=_FORMAT_HELP),
-    results: Path = typer.Option(None, "--results", help="score this results.jsonl (matched by image file name) "
-                                                         "instead of running the graph"),
-    graph: str = typer.Option(None, "--graph", "-g", help=_GRAPH_HELP),
-    device: str = typer.Option("auto", "--device"),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Gaze error against labels: mean angular error and MAE of gaze yaw and pitch (Percept's convention)."""
-    _face_eval("gaze", data, fmt, results, graph, device, as_json)
+app.command("head-pose")(_face_command("head", "Head-pose error against labels: mean angular error and MAE of yaw, "
+                                               "pitch, roll (Percept's convention)."))
+app.command("gaze")(_face_command("gaze", "Gaze error against labels: mean angular error and MAE of gaze yaw and "
+                                          "pitch (Percept's convention)."))
 
 
 def _annotated_people(annotations: Path) -> int:
