@@ -52,8 +52,9 @@ class Session:
         self.device = device
         self.graph = Graph.from_config(config)  # validated here, once: types, params, inputs, cycles
         self.engine = Engine(self.graph, device=device, mode=config.mode or "offline")
-        self._mailbox = LatestMailbox(on_result) if on_result is not None else None
         self._lock = threading.Lock()
+        self._mailbox: LatestMailbox | None = None
+        self.deliver_newest(on_result)
         self._config_hash: str | None = None  # computed on first use (it reads every model file)
 
     @classmethod
@@ -86,8 +87,31 @@ class Session:
         chosen = self.mode_for(src, mode)
         src = paced_for_mode(src, chosen, realtime, rate_hz)
         options = StreamOptions(chosen, max_in_flight, max_frames)
-        on_result = self._mailbox.put if self._mailbox is not None else None
-        return self.engine.open_stream(src, sinks, options, on_result, stream_id)
+        return self.engine.open_stream(src, sinks, options, self.redeliver, stream_id)
+
+    # ----- the newest result (a window, a dashboard) --------------------------------------------------------------
+    def deliver_newest(self, callback: Callable[[FramePacket], None] | None) -> None:
+        """From now on every stream's newest result goes to ``callback`` on a thread of its own (app/mailbox.py:
+        a slow consumer skips to the newest and never holds the graph up); it replaces the earlier consumer, and
+        None stops the delivery. The constructor's ``on_result`` is the first one."""
+        mailbox = LatestMailbox(callback) if callback is not None else None
+        with self._lock:
+            old, self._mailbox = self._mailbox, mailbox
+        if old is not None:
+            old.close()
+
+    def redeliver(self, packet: FramePacket) -> None:
+        """Hand ``packet`` to the newest-result consumer (every stream's results come here; a UI also sends the
+        last result again to redraw it with other layers)."""
+        mailbox = self._mailbox
+        if mailbox is not None:
+            mailbox.put(packet)
+
+    @property
+    def results_skipped(self) -> int:
+        """Results the newest-result consumer never saw because newer ones replaced them."""
+        mailbox = self._mailbox
+        return mailbox.replaced if mailbox is not None else 0
 
     def run(self, source: Source | str | None, sinks: Iterable[Sink] = (), **options: Any) -> RunReport:
         """Start a stream and block until it ends (Ctrl-C once: finish the frames in flight; twice: at once)."""
@@ -184,7 +208,7 @@ class Session:
 
     def snapshot(self) -> dict[str, Any]:
         snap = self.engine.snapshot()
-        snap["dropped_results"] = self._mailbox.replaced if self._mailbox is not None else 0
+        snap["dropped_results"] = self.results_skipped
         return snap
 
     def stop(self, timeout_s: float = 15.0) -> list[RunReport]:
@@ -197,8 +221,7 @@ class Session:
     def close(self) -> None:
         """Stop the streams, close the stages (models unload), end the on_result thread."""
         self.engine.close()
-        if self._mailbox is not None:
-            self._mailbox.close()
+        self.deliver_newest(None)
 
     def __enter__(self) -> "Session":
         return self

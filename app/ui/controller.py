@@ -2,8 +2,8 @@
 
 Slow calls (model loading on the first start, a source opening, a stop that lets frames in flight finish) run on
 a control thread of their own, so the window never freezes; results come back as Qt signals. Every result the
-stream delivers goes through a one-line sink into ``app.mailbox.LatestMailbox`` (newest wins, its own thread),
-where ``FrameRenderer`` draws it; the UI thread is told by a coalesced signal and paints only the newest frame.
+stream delivers reaches ``FrameRenderer`` through the session's newest-wins delivery (``Session.deliver_newest``,
+app/mailbox.py: its own thread, older unpainted results skipped); the UI thread is told by a coalesced signal and paints only the newest frame.
 Switching sources stops the stream and starts the next on the SAME session: models stay loaded.
 """
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any, Callable
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from app.mailbox import LatestMailbox
 from app.session import Session
 from app.ui.recorder import Recorder, RecordSink
 from app.ui.render import FrameRenderer, FrameView
@@ -55,18 +54,17 @@ class StreamInfo:
     fps: float | None
 
 
-class _MailboxSink(Sink):
-    """Hands every delivered result to the newest-wins mailbox (O(1): the graph is never held up)."""
+class _DeliveryCounter(Sink):
+    """Counts the current stream's delivered results and keeps the newest (the results themselves reach the window
+    through the session's newest-wins delivery)."""
 
-    def __init__(self, put: Callable[[FramePacket], None]) -> None:
-        self.put = put
+    def __init__(self) -> None:
         self.frames = 0
         self.newest: FramePacket | None = None
 
     def write(self, packet: FramePacket) -> None:
         self.frames += 1
         self.newest = packet
-        self.put(packet)
 
 
 class SessionController(QObject):
@@ -89,14 +87,14 @@ class SessionController(QObject):
         self.last_report: RunReport | None = None
         self.delivered = 0  # results delivered by the current stream
         self.rendered = 0
-        self._sink: _MailboxSink | None = None
+        self._sink: _DeliveryCounter | None = None
         self._latest: FrameView | None = None
         self._last_packet: FramePacket | None = None
         self._pending = False
         self._next_draw = 0.0
         self._lock = threading.Lock()
         self._ended_reported: set[str] = set()
-        self._mailbox = LatestMailbox(self._render)
+        session.deliver_newest(self._render)  # every stream's newest result, painted on a thread of its own
         self._jobs: queue.Queue = queue.Queue()
         self._busy = False
         self._closed = False
@@ -144,7 +142,7 @@ class SessionController(QObject):
             if seek and prepared.playback is not None:
                 prepared.playback.seek(seek)
             chosen = self.session.mode_for(prepared.source, mode)
-            self._sink = sink = _MailboxSink(self._mailbox.put)
+            self._sink = sink = _DeliveryCounter()
             in_flight = UI_OFFLINE_IN_FLIGHT if chosen == "offline" else None
             with self._lock:
                 self.delivered = 0
@@ -193,7 +191,7 @@ class SessionController(QObject):
     def poll(self) -> dict[str, Any]:
         """Live metrics (``Session.snapshot``); also notices a stream that ended by itself (end, error)."""
         snap = self.session.snapshot()
-        snap["ui_skipped"] = self._mailbox.replaced
+        snap["ui_skipped"] = self.session.results_skipped
         stream, info = self.stream, self.info
         if stream is not None and info is not None and stream.finished.is_set():
             report = stream.wait(0)
@@ -247,7 +245,7 @@ class SessionController(QObject):
         """Draw the last result again (a layer switched while paused)."""
         packet = self._last_packet
         if packet is not None:
-            self._mailbox.put(packet)
+            self.session.redeliver(packet)
 
     @property
     def frames_delivered(self) -> int:
@@ -277,4 +275,4 @@ class SessionController(QObject):
             self.session.close()
         else:
             self.session.stop()
-        self._mailbox.close()
+            self.session.deliver_newest(None)  # the session lives on; this window no longer paints
