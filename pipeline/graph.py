@@ -3,8 +3,9 @@
 Dependencies are inferred from the keys and fields stages declare (pipeline/keys.py; the rules are in
 ``Graph._resolve_edges``): a stage waits for the last earlier stage that writes each key or field it reads, and a
 stage that writes one waits for every earlier stage that reads or writes it (so a branch never sees a result from
-a later stage); stages touching different fields of one value run side by side. ``after`` adds explicit edges. Everything is checked before anything
-starts, and every problem is reported in one line that names the stage and the valid choices.
+a later stage); stages touching different fields of one value run side by side. ``after`` adds explicit edges.
+Everything is checked before anything starts, and every problem is reported in one line that names the stage and
+the valid choices.
 """
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ def module_name(path: Path) -> str:
 
 
 def imports_of(path: Path) -> set[str]:
-    """Absolute names of every module ``path`` imports (``from a.b import c``: a.b, and a.b.c where that is a module)."""
+    """Absolute names of every module ``path`` imports (``from a.b import c``: a.b, and a.b.c in case c is a
+    module)."""
     names: set[str] = set()
     package = module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else module_name(path)
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -28,8 +29,9 @@ def imports_of(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
-            if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            if node.level:  # relative: level 1 is the module's own package, 2 its parent, ...
+                parent = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
     return names

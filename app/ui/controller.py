@@ -3,7 +3,8 @@
 Slow calls (model loading on the first start, a source opening, a stop that lets frames in flight finish) run on
 a control thread of their own, so the window never freezes; results come back as Qt signals. Every result the
 stream delivers reaches ``FrameRenderer`` through the session's newest-wins delivery (``Session.deliver_newest``,
-app/mailbox.py: its own thread, older unpainted results skipped); the UI thread is told by a coalesced signal and paints only the newest frame.
+app/mailbox.py: its own thread, older unpainted results skipped); the UI thread is told by a coalesced signal and
+paints only the newest frame.
 Switching sources stops the stream and starts the next on the SAME session: models stay loaded.
 """
 from __future__ import annotations
