@@ -128,16 +128,16 @@ def instantiate_stage(cfg: StageConfig) -> Stage:
 def _producer_hint(nodes: list[Node], node: Node, key: str) -> str:
     """What to do about a missing input: which other stages create ``key`` (and could move before ``node``); never
     ``node`` itself, nor stages that only update it (they read it too, so moving them would not help)."""
-    writers = [n for n in nodes if n is not node and key in n.stage.outputs]
+    writers = [n for n in nodes if n is not node and keys.produces(n.stage.outputs, key)]
     creators = sorted(n.name for n in writers if key not in n.stage.inputs)
     if creators:
         return f"; stages that produce it: {', '.join(creators)} (move one before {node.name!r})"
-    updaters = sorted(n.name for n in writers) + ([node.name] if key in node.stage.outputs else [])
+    updaters = sorted(n.name for n in writers) + ([node.name] if keys.produces(node.stage.outputs, key) else [])
     if updaters:
         return (f"; {', '.join(updaters)} only update it (they read it too): add a stage that produces it "
                 f"before {node.name!r}")
     types = sorted(name for name, cls in stage_types().items()
-                   if key in getattr(cls, "outputs", ()) and key not in getattr(cls, "inputs", ()))
+                   if keys.produces(getattr(cls, "outputs", ()), key) and key not in getattr(cls, "inputs", ()))
     if types:
         return f"; no stage in this graph produces it: add one of type {', '.join(types)} before {node.name!r}"
     return "; no stage in this graph produces it"
@@ -180,7 +180,8 @@ class Graph:
 
     def _resolve_edges(self, nodes: list[Node]) -> None:
         """Edges from the declared keys (pipeline/keys.py), in the order the stages are listed:
-        - a stage reading a key or field waits for its last writer; a field nobody wrote before is an error;
+        - a stage reading a field waits for its last writer, one reading a whole value for its maker and every
+          field's last writer (``key.rows``: the rows alone, written by the maker); a field nobody wrote is an error;
         - a stage writing a field waits for the field's last writer and readers, for whoever made the value
           (its rows), and for stages that read the whole value; the first to write a field of a value nobody
           made makes it;
@@ -203,8 +204,12 @@ class Graph:
                     raise ConfigError(f"stage {node.name!r} needs input {key!r} which no earlier stage "
                                       f"produces{_producer_hint(nodes, node, key)}")
                 deps.append(last_writer[key])
+                if part is None:  # the whole value, as every earlier stage left it
+                    deps += [last_writer[k] for k in fields.get(base, ())]
             for key in stage.optional_inputs:
                 deps += [last_writer[key]] if key in last_writer else []
+                if keys.split(key)[1] is None and key not in SOURCE_KEYS:
+                    deps += [last_writer[k] for k in fields.get(key, ())]
             for key in stage.outputs:
                 base, part = keys.split(key)
                 if part is None and key in SOURCE_KEYS and key not in STAGE_WRITABLE_SOURCE_KEYS:
@@ -231,13 +236,17 @@ class Graph:
                     field_readers.setdefault(base, []).append(node.name)
             for key in stage.outputs:
                 base, part = keys.split(key)
+                rows = f"{base}.{keys.ROWS}"
+                if part is None or base not in last_writer:  # makes the value (the first writer of a field of
+                    fields.setdefault(base, set()).add(rows)  # nothing makes it): writes its rows
+                    last_writer.setdefault(rows, node.name)
                 if part is None:
-                    for k in (base, *fields.get(base, ())):
+                    for k in (base, *fields[base]):
                         last_writer[k] = node.name
                         whole_readers[k], field_readers[k] = [], []
                 else:
-                    fields.setdefault(base, set()).add(key)
-                    last_writer.setdefault(base, node.name)  # the first writer of a field of nothing makes it
+                    fields[base].add(key)
+                    last_writer.setdefault(base, node.name)
                     last_writer[key] = node.name
                     whole_readers[key], field_readers[key] = [], []
         for node in nodes:

@@ -12,11 +12,18 @@ fields of a key (``persons.faces``, not ``persons``) keeps that value's rows: th
 attributes from what it returns and puts them on the packet's current value, so that stages writing different
 fields of one value on the same frame do not overwrite each other. Writing the whole key (``persons``) replaces
 the value (new rows: a detector, a filter) and counts as writing every field it carries.
+
+Reading the whole key means reading the value as every earlier stage left it (all its fields). A stage that needs
+only the rows themselves (a tracker: the boxes and scores) reads the field ``rows`` (``persons.rows``), which
+whoever makes the value writes; it then does not wait for the stages that add other fields.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Iterable
+
+
+ROWS = "rows"
 
 
 def split(key: str) -> tuple[str, str | None]:
@@ -33,6 +40,12 @@ def attributes(value: Any, part: str) -> tuple[str, ...]:
 
 def has_part(value: Any, part: str) -> bool:
     return value is not None and getattr(value, attributes(value, part)[0], None) is not None
+
+
+def produces(outputs: Iterable[str], key: str) -> bool:
+    """Whether a stage declaring ``outputs`` writes ``key`` (making a value writes its rows)."""
+    base, part = split(key)
+    return key in outputs or (part == ROWS and base in outputs)
 
 
 def writes(outputs: Iterable[str]) -> dict[str, tuple[str, ...] | None]:

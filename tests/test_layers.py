@@ -12,6 +12,10 @@ PACKAGES = ("app", "models", "pipeline", "calibration")
 MAY_IMPORT = {"app": {"app", "models", "pipeline", "calibration"}, "models": {"models", "pipeline", "calibration"},
               "pipeline": {"pipeline", "calibration"}, "calibration": {"calibration"}}
 QT = ("PyQt6", "pyqtgraph")
+# What every layer shares: the user-facing error types and where the shipped assets are. They sit in the lowest
+# layer (the layout fixes four top-level packages) but are leaves: a model module that imports them for an error
+# type or an asset path depends on nothing of the engine.
+SHARED_BASE = ("pipeline.errors", "pipeline.paths")
 
 
 def module_name(path: Path) -> str:
@@ -57,6 +61,16 @@ def test_imports_point_one_way():
             if top in QT and not name.startswith("app.ui"):
                 wrong.append(f"{name} imports {imported} (Qt belongs to app/ui)")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_shared_base_is_a_leaf_of_the_standard_library():
+    known = modules()
+    for name in SHARED_BASE:
+        for imported in imports_of(known[name]):
+            top = imported.split(".")[0]
+            own = any(imported == b or imported.startswith(b + ".") for b in SHARED_BASE)
+            assert own or (top in sys.stdlib_module_names and top not in PACKAGES) or \
+                top == "__future__", f"{name} imports {imported}: it must stay a leaf (standard library only)"
 
 
 def circles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -50,6 +50,8 @@ class GazeTargetStage(Stage):
             return {"persons": persons}
         target_3d, target_px = faces.filled("gaze_target_3d"), faces.filled("gaze_target_px")
         target_id = faces.filled("gaze_target_track_id")
+        if faces.gaze is None and faces.found.any():  # a graph without a gaze stage: say so, not pass silently
+            raise ValueError("the faces carry no gaze: add a head_gaze or learned_gaze stage before gaze_target")
         if faces.gaze is None or faces.gaze_origin_3d is None:
             rows = np.zeros(len(faces), bool)
         else:

@@ -113,7 +113,7 @@ class RtmposeStage(Stage):
     """Top-down: each person's box (padded, aspect fixed to the model's) -> SimCC keypoints, batched."""
 
     type_name = "rtmpose"
-    inputs = ("color", "persons")
+    inputs = ("color", "persons.rows")
     outputs = ("persons.keypoints", "persons.keypoints_3d")  # new 2D keypoints; the old 3D ones no longer apply
     stateless = True
     Params = RtmposeParams

@@ -23,7 +23,7 @@ class TrackerParams(StageParams):
 @register_stage
 class TrackerStage(Stage):
     type_name = "tracker"
-    inputs = ("persons",)
+    inputs = ("persons.rows",)  # boxes and scores only: it runs beside stages adding other fields
     outputs = ("persons.track_ids",)
     Params = TrackerParams
 

@@ -40,8 +40,10 @@ class Persons:
     faces: Faces | None = None  # one row per person (``Faces.found`` False where none was found)
 
     # The fields stages declare ("persons.keypoints", pipeline/keys.py) -> the attributes that carry them; the
-    # first one is None where no stage has written the field. Boxes and scores are the rows themselves.
+    # first one is None where no stage has written the field. "rows" (boxes and scores) are the rows themselves:
+    # whoever makes the value writes them; a stage that needs only them (the tracker) reads "persons.rows".
     PARTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "rows": ("boxes", "scores"),
         "track_ids": ("track_ids",),
         "keypoints": ("keypoints", "keypoint_names"),
         "keypoints_3d": ("keypoints_3d", "keypoints_3d_conf", "positions_3d"),

@@ -1,6 +1,8 @@
 """Gaze targets on synthetic depth with exactly known geometry: planes, a nearer obstacle, holes, boxes."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -198,6 +200,9 @@ def test_without_depth_the_targets_are_null_and_without_faces_persons_pass_throu
     assert GazeTargetStage().process(packet)["persons"] is bare
     packet.data["persons"] = Persons.empty()
     assert len(GazeTargetStage().process(packet)["persons"]) == 0
+    packet.data["persons"] = replace(persons, faces=replace(persons.faces, gaze=None))
+    with pytest.raises(ValueError, match="no gaze: add a head_gaze or learned_gaze stage before gaze_target"):
+        GazeTargetStage().process(packet)
 
 
 def test_params_are_bounded():

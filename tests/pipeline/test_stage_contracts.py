@@ -29,7 +29,7 @@ class Crowd:
     a_note: str = ""
     b: np.ndarray | None = None
 
-    PARTS: ClassVar[dict[str, tuple[str, ...]]] = {"a": ("a", "a_note"), "b": ("b",)}
+    PARTS: ClassVar[dict[str, tuple[str, ...]]] = {"rows": ("ids",), "a": ("a", "a_note"), "b": ("b",)}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -108,6 +108,31 @@ class DropRowsPretendingField(Stage):
         return {"crowd": Crowd(crowd.ids[:1], b=np.zeros(1))}
 
 
+@register_stage
+class CountRows(Stage):
+    """Needs the rows only (as a tracker needs boxes): it does not wait for the stages that add fields."""
+
+    type_name = "test_count_rows"
+    inputs = ("crowd.rows",)
+    outputs = ("row_count",)
+
+    def process(self, packet):
+        return {"row_count": len(packet.get("crowd"))}
+
+
+@register_stage
+class ReadWhole(Stage):
+    """Reads the whole value: it sees every field the stages before it wrote."""
+
+    type_name = "test_read_whole"
+    inputs = ("crowd",)
+    outputs = ("seen",)
+
+    def process(self, packet):
+        crowd = packet.get("crowd")
+        return {"seen": (crowd.a is not None, crowd.b is not None)}
+
+
 def graph(*stages: tuple[str, str]) -> Graph:
     return Graph.from_config(parse_graph_config({"stages": [{"name": n, "type": t} for n, t in stages]}))
 
@@ -163,6 +188,24 @@ def test_a_field_writer_waits_for_earlier_readers_of_the_whole_value():
     assert set(g.nodes["b"].parents) == {"make", "bad"}  # bad reads "crowd" whole (and writes crowd.b)
 
 
+def test_a_rows_reader_waits_for_the_maker_only_and_a_whole_reader_for_every_field_before_it():
+    g = graph(("make", "test_make_crowd"), ("a", "test_write_a"), ("count", "test_count_rows"),
+              ("b", "test_write_b"), ("whole", "test_read_whole"))
+    assert g.nodes["count"].parents == ["make"]  # not a: it reads the rows, not crowd.a
+    assert g.nodes["b"].parents == ["make"]  # a rows reader holds back no field writer
+    assert set(g.nodes["whole"].parents) == {"make", "a", "b"}
+    _, results = run(g, 3)
+    assert all(p.get("row_count") == 3 and p.get("seen") == (True, True) for p in results)
+
+
+def test_rows_are_written_by_whoever_makes_the_value():
+    g = graph(("b", "test_write_b"), ("count", "test_count_rows"))  # b makes the crowd: its rows
+    assert g.nodes["count"].parents == ["b"]
+    with pytest.raises(ConfigError, match=r"needs input 'crowd.rows' which no earlier stage produces; stages that "
+                                          r"produce it: make \(move one before 'count'\)"):
+        graph(("count", "test_count_rows"), ("make", "test_make_crowd"))
+
+
 def test_a_field_writer_that_changes_rows_is_an_error_on_the_frame():
     _, results = run(graph(("make", "test_make_crowd"), ("bad", "test_bad_field_writer")), 2)
     assert all("changed the rows (3 -> 1)" in p.errors[0]["error"] for p in results)
@@ -188,6 +231,18 @@ def test_shipped_default_graph_runs_face_action_and_depth_side_by_side():
     assert g.nodes["face"].parents == ["pose"] and g.nodes["action"].parents == ["pose"]
     assert set(g.nodes["depth"].parents) == {"pose", "register_depth"}
     assert "face" in g.nodes["head_gaze"].parents and "head_gaze" in g.nodes["gaze_target"].parents
+
+
+def test_shipped_fast_graph_tracks_beside_the_3d_lifting():
+    from app.command_setup import load_builtin_stages
+    from pipeline.graph import load_graph_config
+    from pipeline.paths import asset
+
+    load_builtin_stages()
+    g = Graph.from_config(load_graph_config(asset("graphs", "pose_fast.yaml")))
+    assert g.nodes["tracker"].parents == ["people"]  # persons.rows: boxes and scores
+    assert set(g.nodes["depth"].parents) == {"people", "register_depth"}  # not the tracker
+    assert set(g.nodes["action"].parents) == {"people", "tracker"}
 
 
 def test_percept_stages_lists_the_declared_fields(capsys):
