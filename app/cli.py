@@ -41,6 +41,8 @@ def _main(ctx: typer.Context,
 
 @cli.command()
 def run(
+    sources: Optional[list[str]] = typer.Argument(None, metavar="[SOURCE]...", show_default=False,
+                                                  help="Same as --source: `percept run clip.mp4`."),
     source: Optional[list[str]] = typer.Option(None, "--source", "-s", help="Camera, file, folder or kind "
                                                "(auto, synthetic, webcam:0, realsense, video:F, images:D). Default: "
                                                "auto. Repeat it, or give a YAML file with a `sources:` list, for "
@@ -75,7 +77,7 @@ def run(
     exports = session.exports_for(export)  # names and packages checked before anything opens
     from app.streams import parse_stream_sources
 
-    specs = parse_stream_sources(source or [])
+    specs = parse_stream_sources([*(sources or []), *(source or [])])
     if len(specs) > 1 and (realtime is not None or rate is not None):
         raise PerceptError("--realtime/--no-realtime and --rate apply to one --source; several streams in live "
                            "mode are paced by their own timestamps")

@@ -194,6 +194,17 @@ def test_offline_real_video_one_line_per_decoded_frame(tmp_path, clip):
     assert ts == sorted(ts)
 
 
+def test_the_source_may_be_given_without_the_flag(tmp_path):
+    """`percept run clip.mp4`, as users type it first."""
+    out = tmp_path / "o"
+    proc = percept("run", str(REPO / "assets" / "sample_people" / "people.mp4"), "--graph", "bench", "--headless",
+                   "--max-frames", "3", "--out", str(out), "--no-progress", "--no-video")
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["source_name"] for r in records] == ["people.mp4"] * 3
+    assert_one_line_error(percept("run", "/no/such/clip.mp4", "--headless"), r"neither an existing file")
+
+
 def test_auto_source_without_camera_plays_the_bundled_clip_with_people(tmp_path):
     """A newcomer without a camera sees what the product does: people found, posed and tracked."""
     from pipeline.sources.auto import choose_source_spec
