@@ -17,7 +17,7 @@ import typer
 
 from app.display import has_display
 from app.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, exit_code_for
-from pipeline import endings
+from pipeline import endings, modes
 from pipeline.modes import check_mode
 from pipeline.errors import PerceptError
 
@@ -247,7 +247,7 @@ def bench(
     source: str = typer.Option("synthetic:640x480", "--source", "-s", help="Source spec (frames are preloaded)."),
     graph: str = typer.Option("bench", "--graph", "-g", help="Graph YAML or the name of a shipped graph."),
     frames: int = typer.Option(300, "--frames", "-n", min=1, help="Frames to process."),
-    mode: str = typer.Option("offline", "--mode", help="offline (throughput) or live (latency, drops)."),
+    mode: str = typer.Option(modes.OFFLINE, "--mode", help="offline (throughput) or live (latency, drops)."),
     compare_sequential: bool = typer.Option(False, "--compare-sequential",
                                             help="Also run the stages as a plain one-thread loop; report speed-up."),
     max_in_flight: Optional[int] = typer.Option(None, "--max-in-flight", min=1),
@@ -272,16 +272,16 @@ def bench(
     from pipeline.sources import open_source
 
     check_mode(mode, "--mode")
-    if mode != "live" and realtime:
+    if mode != modes.LIVE and realtime:
         raise PerceptError("--realtime paces the source like a camera: it needs --mode live")
     if rate is not None and realtime is False:
         raise PerceptError("--rate paces the source; it cannot go with --no-realtime")
-    if streams > 1 and (mode != "offline" or compare_sequential or rate):
+    if streams > 1 and (mode != modes.OFFLINE or compare_sequential or rate):
         raise PerceptError("--streams measures offline throughput: leave out --mode live, --rate and "
                            "--compare-sequential")
     session = Session.from_options(graph, device, plugin)
     exports = session.exports_for(export) if export else []
-    if exports and (streams > 1 or mode != "offline" or compare_sequential or rate):
+    if exports and (streams > 1 or mode != modes.OFFLINE or compare_sequential or rate):
         raise PerceptError("--export measures offline throughput of one stream: leave out --streams, --mode live, "
                            "--rate and --compare-sequential")
     src = open_source(source)
@@ -297,7 +297,7 @@ def bench(
             (_print_exports if exports else _print_streams)(result, session.graph_path.name, src.name)
         return
     with session:
-        if mode == "live" and rate is None:
+        if mode == modes.LIVE and rate is None:
             if realtime is None:
                 from pipeline.sources.synthetic import SyntheticSource
 

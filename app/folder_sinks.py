@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from app.command_setup import write_metrics
 from pipeline import endings
@@ -45,13 +45,17 @@ class MetricsCheckpointSink(Sink):
     ``ended_by: running``: a run killed outright (SIGKILL, power) leaves metrics that say it did not end by itself.
     ``final`` writes the last one (how the run ended); no checkpoint comes after it."""
 
-    def __init__(self, path: Path, stream: Callable[[], Stream | None], extra: dict, every_s: float = 2.0) -> None:
-        self.path, self.stream, self.extra, self.every_s = path, stream, extra, every_s
+    def __init__(self, path: Path, extra: dict, every_s: float = 2.0) -> None:
+        self.path, self.extra, self.every_s = path, extra, every_s
+        self.stream: Stream | None = None  # handed over by the engine (bind)
         self._last = 0.0
         self._t0 = time.monotonic()
         self._lock = threading.Lock()
         self._final = False
         self.error: OSError | None = None  # the last write that failed (a full disk); the run goes on
+
+    def bind(self, stream: Stream) -> None:
+        self.stream = stream
 
     def open(self, source_info: dict[str, Any]) -> None:
         self._t0 = time.monotonic()
@@ -62,9 +66,8 @@ class MetricsCheckpointSink(Sink):
         if now - self._last < self.every_s:
             return
         self._last = now
-        stream = self.stream()
-        if stream is not None:  # ended_by after the snapshot's (None while running)
-            self._write({**stream.snapshot(), "ended_by": "running", "wall_s": round(now - self._t0, 3)})
+        if self.stream is not None:  # ended_by after the snapshot's (None while running)
+            self._write({**self.stream.snapshot(), "ended_by": "running", "wall_s": round(now - self._t0, 3)})
 
     def final(self, data: dict) -> bool:
         with self._lock:
@@ -92,13 +95,18 @@ class FolderSinks(Sink):
     disk, ...) ends the stream at once, saying why (``disk_full`` or ``sink_error``) without a cascade of errors;
     every file keeps what was written, whole (JSON lines whole, the video up to its last whole fragment)."""
 
-    def __init__(self, files: list[Sink], checkpoint: MetricsCheckpointSink,
-                 stream: Callable[[], Stream | None]) -> None:
-        self.files, self.checkpoint, self.stream = files, checkpoint, stream
+    def __init__(self, files: list[Sink], checkpoint: MetricsCheckpointSink) -> None:
+        self.files, self.checkpoint = files, checkpoint
+        self.stream: Stream | None = None  # handed over by the engine (bind): a failed write ends it
         self.failed: BaseException | None = None  # the write failure that ended the stream
         self.failure: str | None = None  # ... in words
         self.close_error: BaseException | None = None  # finishing a file failed (e.g. the video's last fragment)
         self.close_failure: str | None = None
+
+    def bind(self, stream: Stream) -> None:
+        self.stream = stream
+        for sink in (*self.files, self.checkpoint):
+            sink.bind(stream)
 
     def open(self, source_info: dict[str, Any]) -> None:
         for sink in self.files:
@@ -117,11 +125,10 @@ class FolderSinks(Sink):
                 sink.write(packet)
             except Exception as exc:
                 self.failed, self.failure = exc, write_failure(sink, exc)
-                stream = self.stream()
-                if stream is None:  # the very first frames, before the session holds the stream: the engine ends it
+                if self.stream is None:  # used outside an engine stream: the caller ends it
                     raise
-                stream.stop(failure_ending(exc), self.failure)
-                stream.abandon()  # frames still in the graph could not be written anyway
+                self.stream.stop(failure_ending(exc), self.failure)
+                self.stream.abandon()  # frames still in the graph could not be written anyway
                 return
         self.checkpoint.write(packet)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from app.session import Session
-from models.results import RESULT_DEFAULTS, results_sink
+from models.results import record_of, results_sink
 from pipeline import keys
 from pipeline.errors import PerceptError
 from pipeline.metrics import RunReport, summarise_ms
@@ -294,7 +294,7 @@ class RecordSink(Sink):
         self.records: list[dict] = []
 
     def write(self, packet: FramePacket) -> None:
-        record = packet.to_record(RESULT_DEFAULTS)
+        record = record_of(packet)
         self.records.append({k: v for k, v in record.items() if k not in self.VOLATILE})
 
 

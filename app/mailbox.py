@@ -31,6 +31,15 @@ class LatestMailbox:
             self._latest[packet.stream_id] = packet
             self._cond.notify()
 
+    def skip_if_newer(self, packet: FramePacket) -> bool:
+        """For a consumer that waited before using ``packet`` (a window holding its draw rate): True, and the
+        packet counted as replaced, where a newer result of its stream already waits here."""
+        with self._cond:
+            if packet.stream_id not in self._latest:
+                return False
+            self.replaced += 1
+            return True
+
     def _loop(self) -> None:
         while True:
             with self._cond:

@@ -30,6 +30,7 @@ from pipeline import endings
 from pipeline.engine import Engine, Stream, StreamOptions
 from pipeline.graph import Graph, GraphConfig, load_graph_config
 from pipeline.metrics import RunReport
+from pipeline import modes
 from pipeline.modes import check_mode
 from pipeline.paths import resolve_graph_path
 from pipeline.packet import FramePacket
@@ -51,7 +52,7 @@ class Session:
         self.graph_path = graph_path
         self.device = device
         self.graph = Graph.from_config(config)  # validated here, once: types, params, inputs, cycles
-        self.engine = Engine(self.graph, device=device, mode=config.mode or "offline")
+        self.engine = Engine(self.graph, device=device, mode=config.mode or modes.OFFLINE)
         self._lock = threading.Lock()
         self._mailbox: LatestMailbox | None = None
         self.deliver_newest(on_result)
@@ -73,7 +74,7 @@ class Session:
         self.engine.start()
 
     def mode_for(self, source: Source, mode: str | None = None) -> str:
-        chosen = mode or self.config.mode or ("live" if source.live else "offline")
+        chosen = mode or self.config.mode or (modes.LIVE if source.live else modes.OFFLINE)
         return check_mode(chosen)
 
     def start(self, source: Source | str | None, sinks: Iterable[Sink] = (), mode: str | None = None,
@@ -106,6 +107,12 @@ class Session:
         mailbox = self._mailbox
         if mailbox is not None:
             mailbox.put(packet)
+
+    def newer_result_waits(self, packet: FramePacket) -> bool:
+        """Whether a newer result of ``packet``'s stream already waits for the consumer (then ``packet`` counts as
+        skipped): a consumer that paused before using ``packet`` moves on to that one instead."""
+        mailbox = self._mailbox
+        return mailbox is not None and mailbox.skip_if_newer(packet)
 
     @property
     def results_skipped(self) -> int:
@@ -147,14 +154,13 @@ class Session:
                  "config_hash": self.config_hash(),
                  "outputs": {"results": str(outputs.results), "video": str(outputs.annotated) if video else None,
                              **({"exports": [str(e.path) for e in exporters]} if exporters else {})}}
-        holder: dict[str, Stream] = {}
         results = results_sink(outputs.results)
         files: list[Sink] = [results]
         if video:
             files.append(VideoSink(outputs.annotated, OverlayRenderer()))
         files.extend(exporters)  # after results.jsonl: an export never holds a frame the JSONL lacks
-        checkpoint = MetricsCheckpointSink(outputs.metrics, lambda: holder.get("stream"), extra)
-        folder = FolderSinks(files, checkpoint, lambda: holder.get("stream"))
+        checkpoint = MetricsCheckpointSink(outputs.metrics, extra)
+        folder = FolderSinks(files, checkpoint)  # the engine hands both their stream (Sink.bind)
         sinks: list[Sink] = [folder]
         if progress:
             total = src.frame_count
@@ -169,7 +175,6 @@ class Session:
             checkpoint.final({"ended_by": setup_ending(exc, folder), "error": error, "frames_done": 0,
                               "wall_s": 0.0, "fps": 0.0})
             raise
-        holder["stream"] = stream
         report = stream.report
         try:
             if on_stream is not None:

@@ -21,6 +21,7 @@ import yaml
 from app.exit_codes import EXIT_OK, EXIT_RUN_FAILED, exit_code_for
 from pipeline import endings
 from pipeline.errors import ConfigError
+from pipeline.modes import check_mode
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ def _from_yaml(path: Path) -> list[StreamSpec]:
             raise ConfigError(f"{path}: sources[{i}] has unknown key(s) {', '.join(sorted(extra))} "
                               f"(valid: source, name, mode)")
         mode = entry.get("mode")
-        if mode not in (None, "live", "offline"):
-            raise ConfigError(f"{path}: sources[{i}].mode must be live or offline, got {mode!r}")
+        if mode is not None:
+            check_mode(mode, f"{path}: sources[{i}].mode")
         source = entry["source"]
         if not Path(source).is_absolute() and (path.parent / source).exists():
             source = str(path.parent / source)  # files are relative to the sources file

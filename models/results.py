@@ -1,7 +1,8 @@
 """The results.jsonl record, both ways. The schema is docs/results.md.
 
-Writing: ``results_sink`` is the one writer (``FramePacket.to_record`` lays out a line: the core keys, then
-``RESULT_DEFAULTS``, then every stage output that is JSON or writes itself, such as ``Persons.to_json``). Reading:
+Writing: ``record_of`` builds a frame's record, the one way (``FramePacket.to_record`` lays it out: the core keys,
+then ``RESULT_DEFAULTS``, then every stage output that is JSON or writes itself, such as ``Persons.to_json``);
+``results_sink`` is the one writer of its lines, and the exports and the graph bench see the same record. Reading:
 ``read_results`` gives one ``FrameResult`` per line, with typed ``Persons`` and ``Detections``; the eval, the
 action-dataset tools and the exports use it rather than parsing lines themselves.
 """
@@ -11,12 +12,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from models.vision.detections import Detections
 from models.vision.persons import Persons
 from pipeline.errors import PerceptError
 from pipeline.sinks import JsonlSink
+
+if TYPE_CHECKING:
+    from pipeline.packet import FramePacket
 
 # Keys every result line carries even when no stage wrote them.
 RESULT_DEFAULTS = {"persons": [], "objects": []}
@@ -112,6 +116,23 @@ def _read_lines(path: Path) -> Iterator[FrameResult]:
         raise PerceptError(f"cannot read results file {path}: {exc}") from None
 
 
+def record_of(packet: FramePacket) -> dict[str, Any]:
+    """The result record of one frame: what its results.jsonl line holds (docs/results.md). The one builder: the
+    results sink, the exports and the graph bench all take the record from here."""
+    return packet.to_record(RESULT_DEFAULTS)
+
+
+class _ResultsSink(JsonlSink):
+    """A JsonlSink whose lines are ``record_of(packet)`` (its whole-line writes and cut-back on failure kept)."""
+
+    def write(self, packet: FramePacket) -> None:
+        assert self._fd is not None, "results sink write before open"
+        # build the whole line first: a failure while serialising must not leave half a line behind
+        line = json.dumps(record_of(packet), separators=(",", ":"), allow_nan=False) + "\n"
+        self._write_line(line.encode("utf-8"))
+        self.lines += 1
+
+
 def results_sink(path: str | Path) -> JsonlSink:
     """The sink that writes results.jsonl (whole lines only, flushed per frame; docs/results.md)."""
-    return JsonlSink(path, RESULT_DEFAULTS)
+    return _ResultsSink(path, RESULT_DEFAULTS)

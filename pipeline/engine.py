@@ -235,6 +235,7 @@ class Stream:
             self.source.open()
             self.report.source = self.source.describe()
             for sink in self.sinks:
+                sink.bind(self)
                 sink.open(self.report.source)
         except BaseException:
             for sink in self.sinks:
@@ -377,6 +378,7 @@ class Stream:
             changes, self._sink_changes = self._sink_changes, []
         for action, sink in changes:
             if action == "attach" and sink not in self.sinks:
+                sink.bind(self)
                 sink.open(self.report.source)
                 self.sinks.append(sink)
             elif action == "detach" and sink in self.sinks:
@@ -607,7 +609,7 @@ class Engine:
             metrics.count("disabled")
             return
         queued_at = frame.queued_at.get(node.name, time.perf_counter())
-        missing = [k for k in stage.inputs if not packet.has(k)]
+        missing = [k for k in stage.inputs if not packet.has(k)] + [k for k in node.expects if not packet.has(k)]
         if missing:
             metrics.count("skipped")
             if not frame.disabled:  # a switched-off stage upstream explains it; anything else is an error

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline import keys
+from pipeline import keys, modes
 from pipeline.errors import ConfigError
 from pipeline.registry import get_stage_type, stage_types
 from pipeline.stage import Stage
@@ -39,7 +39,7 @@ class StageConfig(BaseModel):
 class GraphConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["live", "offline"] | None = None
+    mode: Literal[modes.LIVE, modes.OFFLINE] | None = None
     max_in_flight: int | None = Field(default=None, ge=1, le=256)
     stages: list[StageConfig] = Field(default_factory=list)
     # what `percept run` also writes beside results.jsonl (names the app resolves: rerun, mcap, coco, mot)
@@ -55,6 +55,9 @@ class Node:
     workers: int = 1
     on_error: str = "skip"
     after: tuple[str, ...] = ()
+    # values behind optional inputs that an earlier stage makes: missing on a frame, their maker failed there, and
+    # the stage is skipped rather than run as if the graph had no such stage
+    expects: tuple[str, ...] = ()
     parents: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
 
@@ -208,6 +211,9 @@ class Graph:
                     deps += [last_writer[k] for k in fields.get(base, ())]
             for key in stage.optional_inputs:
                 deps += [last_writer[key]] if key in last_writer else []
+                base = keys.split(key)[0]
+                if key in last_writer and base not in SOURCE_KEYS and base not in node.expects:
+                    node.expects += (base,)
                 if keys.split(key)[1] is None and key not in SOURCE_KEYS:
                     deps += [last_writer[k] for k in fields.get(key, ())]
             for key in stage.outputs:

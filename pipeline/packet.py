@@ -1,6 +1,7 @@
 """The frame packet: one captured RGB-D frame plus the results that stages add to it."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,10 @@ import numpy as np
 
 from calibration.camera import Extrinsics, Intrinsics
 from pipeline import keys
+
+
+log = logging.getLogger(__name__)
+_UNALIGNED_WARNED: set[str] = set()  # stage names already told that the depth is not registered
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,21 @@ class FramePacket:
         if self.depth is None:
             return None
         return self.depth.astype(np.float32) * np.float32(self.depth_scale)
+
+    def aligned_depth_metres(self, reader: str) -> np.ndarray | None:
+        """Depth in metres registered to the colour image, for stages that look up depth at colour pixels; None
+        without depth, and None with a warning (once per reader) where the depth is still in the depth camera:
+        that is a graph without a ``register_depth`` stage, not something to pass over in silence."""
+        if self.depth is None:
+            return None
+        if not self.depth_aligned:
+            if reader not in _UNALIGNED_WARNED:
+                _UNALIGNED_WARNED.add(reader)
+                log.warning("%s: the depth is not registered to the colour image, so it is not used; add a "
+                            "register_depth stage before %s (the source gives depth in its own camera)",
+                            reader, reader)
+            return None
+        return self.depth_metres()
 
     def to_record(self, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
         """The result line: a fixed core, ``defaults`` for keys the product always writes (e.g. an empty

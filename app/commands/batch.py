@@ -8,6 +8,8 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
+from app.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
+
 NAME = "batch"
 _LOCAL = "local"
 # what may follow a bare --ray as its ADDRESS (anything else is the next argument): local, auto, host:port, ray://..
@@ -79,10 +81,10 @@ def batch(
     except KeyboardInterrupt:
         typer.echo(f"interrupted: finished files are in {out}/ with their _DONE.json; the same command goes on "
                    f"from there", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     typer.echo(summary.line(), err=True)
     for rel, error in summary.failures[:20]:
         typer.echo(f"failed: {rel}: {error}", err=True)
     if len(summary.failures) > 20:
         typer.echo(f"... and {len(summary.failures) - 20} more failed (see {out}/batch.jsonl)", err=True)
-    raise typer.Exit(1 if summary.failed else 0)
+    raise typer.Exit(EXIT_RUN_FAILED if summary.failed else EXIT_OK)

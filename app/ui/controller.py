@@ -56,16 +56,14 @@ class StreamInfo:
 
 
 class _DeliveryCounter(Sink):
-    """Counts the current stream's delivered results and keeps the newest (the results themselves reach the window
-    through the session's newest-wins delivery)."""
+    """Counts the current stream's delivered results (the results themselves reach the window through the
+    session's newest-wins delivery)."""
 
     def __init__(self) -> None:
         self.frames = 0
-        self.newest: FramePacket | None = None
 
     def write(self, packet: FramePacket) -> None:
         self.frames += 1
-        self.newest = packet
 
 
 class SessionController(QObject):
@@ -217,10 +215,8 @@ class SessionController(QObject):
         wait = self._next_draw - time.perf_counter()
         if wait > 0:  # at most MAX_DRAW_FPS: sleep (no GIL held), then draw the newest result there is
             time.sleep(wait)
-            sink = self._sink
-            if sink is not None and sink.newest is not None and sink.newest is not packet \
-                    and sink.newest.stream_id == packet.stream_id:
-                return  # a newer result already waits in the mailbox
+            if self.session.newer_result_waits(packet):
+                return  # a newer result already waits in the mailbox (counted there as skipped)
         self._next_draw = time.perf_counter() + 1.0 / MAX_DRAW_FPS
         view = self.renderer.render(packet)
         with self._lock:

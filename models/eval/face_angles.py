@@ -7,7 +7,6 @@ degrees, over the images with a prediction; images without one are counted as mi
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import numpy as np
 import yaml
 
 from models.eval.face_labels import FaceLabel
+from models.results import FrameResult, read_results as read_result_lines
 from models.vision.faces import angles_of, euler_of
 from pipeline.errors import PerceptError
 from pipeline.paths import resolve_graph_path
@@ -24,17 +24,20 @@ from pipeline.paths import resolve_graph_path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def largest_face(record: dict) -> dict | None:
-    """The face entry of the person with the largest face box in one results line."""
-    faces = [p.get("face") for p in record.get("persons") or [] if p.get("face")]
-    area = lambda f: (f["bbox"][2] - f["bbox"][0]) * (f["bbox"][3] - f["bbox"][1])  # noqa: E731
-    return max(faces, key=area) if faces else None
+def largest_face(result: FrameResult) -> int | None:
+    """The row in ``result.persons`` of the person with the largest face box (the first on a tie), None when no
+    face was found."""
+    faces = result.persons.faces
+    if faces is None or not faces.found.any():
+        return None
+    rows = np.flatnonzero(faces.found)
+    boxes = faces.boxes[rows].astype(np.float64)
+    return int(rows[np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))])
 
 
-def read_results(results: Path, labels: list[FaceLabel]) -> dict[int, dict]:
-    """Label index -> results line, matched by image file name (``source_name``)."""
-    if not results.is_file():
-        raise PerceptError(f"results file not found: {results}")
+def read_results(results: Path, labels: list[FaceLabel]) -> dict[int, FrameResult]:
+    """Label index -> results line (models.results.read_results), matched by image file name (``source_name``)."""
+    lines = read_result_lines(results)  # a missing file raises here
     by_name: dict[str, int] = {}
     for k, label in enumerate(labels):
         if label.image.name in by_name:
@@ -42,15 +45,10 @@ def read_results(results: Path, labels: list[FaceLabel]) -> dict[int, dict]:
                                f"name, so run the graph through `percept eval` instead of --results")
         by_name[label.image.name] = k
     matched = {}
-    for n, line in enumerate(results.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PerceptError(f"{results}:{n}: not JSON ({exc.msg})") from exc
-            k = by_name.get(record.get("source_name"))
-            if k is not None:
-                matched[k] = record
+    for result in lines:
+        k = by_name.get(result.source_name)
+        if k is not None:
+            matched[k] = result
     return matched
 
 
@@ -66,13 +64,13 @@ def unsmoothed_graph(graph: str, folder: Path) -> Path:
     return path
 
 
-def run_graph(labels: list[FaceLabel], graph: str, device: str) -> dict[int, dict]:
+def run_graph(labels: list[FaceLabel], graph: str, device: str) -> dict[int, FrameResult]:
     """Label index -> results line of ``percept run`` on the labelled images (head_gaze unsmoothed): one run per
     set of intrinsics (written as intrinsics.yaml), the images linked in under unique names."""
     groups: dict[tuple | None, list[int]] = {}
     for k, label in enumerate(labels):
         groups.setdefault(label.intrinsics, []).append(k)
-    matched: dict[int, dict] = {}
+    matched: dict[int, FrameResult] = {}
     with tempfile.TemporaryDirectory(prefix="percept-eval-faces-") as tmp:
         graph_file = str(unsmoothed_graph(graph, Path(tmp)))
         for g, (intr, members) in enumerate(groups.items()):
@@ -92,11 +90,9 @@ def run_graph(labels: list[FaceLabel], graph: str, device: str) -> dict[int, dic
             if proc.returncode != 0:
                 tail = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
                 raise PerceptError(f"percept run failed: {tail}")
-            for line in (out / "results.jsonl").read_text().splitlines():
-                if line.strip():
-                    record = json.loads(line)
-                    if record.get("source_name") in names:
-                        matched[names[record["source_name"]]] = record
+            for result in read_result_lines(out / "results.jsonl"):
+                if result.source_name in names:
+                    matched[names[result.source_name]] = result
     return matched
 
 
@@ -116,7 +112,7 @@ def direction_angle(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
 
 
-def score(labels: list[FaceLabel], records: dict[int, dict], what: str) -> dict:
+def score(labels: list[FaceLabel], records: dict[int, FrameResult], what: str) -> dict:
     """``what`` "head" or "gaze": labelled, scored and missed counts, mean angular error, per-axis MAE, and
     per-image rows (image, true and predicted angles, error)."""
     axes = ("yaw", "pitch", "roll") if what == "head" else ("yaw", "pitch")
@@ -125,16 +121,19 @@ def score(labels: list[FaceLabel], records: dict[int, dict], what: str) -> dict:
     if not labelled:
         raise PerceptError(f"these labels have no {'head pose' if what == 'head' else 'gaze'}")
     for k in labelled:
-        face = largest_face(records.get(k, {}))
-        entry = face.get("head_pose" if what == "head" else "gaze") if face else None
-        if entry is None:
+        result = records.get(k)
+        row = largest_face(result) if result is not None else None
+        faces = result.persons.faces if row is not None else None
+        values = None if faces is None else faces.head_rotation if what == "head" else faces.gaze
+        if values is None or not np.all(np.isfinite(values[row])):  # no face, or no head pose / gaze for it
             missed += 1
             continue
+        pred = np.array(values[row], np.float64)
         if what == "head":
-            truth, pred = labels[k].head_rotation, np.array(entry["rotation"], np.float64)
+            truth = labels[k].head_rotation
             true_axes, pred_axes, angle = euler_of(truth), euler_of(pred), rotation_angle(pred, truth)
         else:
-            truth, pred = labels[k].gaze, np.array(entry["direction"], np.float64)
+            truth = labels[k].gaze
             true_axes, pred_axes, angle = angles_of(truth), angles_of(pred), direction_angle(pred, truth)
         diff = np.abs(_wrap(pred_axes - true_axes))
         errors.append([angle, *diff])

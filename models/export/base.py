@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from models.results import FrameResult
+from models.results import FrameResult, record_of
 from pipeline.packet import FramePacket
 from pipeline.sinks.base import Sink
 
@@ -21,7 +21,7 @@ class LastFrameResult:
 
     def of(self, packet: FramePacket) -> FrameResult:
         if packet is not self._packet:
-            self._packet, self._result = packet, FrameResult.from_json(packet.to_record())
+            self._packet, self._result = packet, FrameResult.from_json(record_of(packet))
         return self._result
 
 

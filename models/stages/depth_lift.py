@@ -63,10 +63,10 @@ class DepthLiftStage(Stage):
     def process(self, packet: FramePacket) -> dict[str, Any]:
         persons: Persons = packet.get("persons")
         intr = packet.color_intrinsics
-        if packet.depth is None or intr is None or len(persons) == 0 or not packet.depth_aligned:
+        depth_m = packet.aligned_depth_metres(self.type_name)
+        if depth_m is None or intr is None or len(persons) == 0:
             return {"persons": persons}
         p = self.params
-        depth_m = packet.depth_metres()
         half = p.window // 2
         out: dict[str, Any] = {}
         if persons.keypoints is not None:

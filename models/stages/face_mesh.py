@@ -37,6 +37,7 @@ from models.vision.roi import nms
 from models.vision.faces import Faces
 from models.vision.persons import Persons
 from models.vision.roi import Roi, crop_batch
+from pipeline import modes
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
 from pipeline.stage import Stage, StageContext, StageParams, StreamContext
@@ -192,7 +193,7 @@ class FaceMeshStage(Stage):
         self.worker = ThreadPoolExecutor(1, thread_name_prefix=f"{context.name}-search")
 
     def open_stream(self, stream: StreamContext) -> FaceTracks:
-        return FaceTracks(live=stream.mode == "live" and self.params.async_search)
+        return FaceTracks(live=stream.mode == modes.LIVE and self.params.async_search)
 
     def close_stream(self, state: FaceTracks | None) -> None:
         if state is not None and state.pending is not None:

@@ -38,7 +38,7 @@ class GazeTargetParams(StageParams):
 class GazeTargetStage(Stage):
     type_name = "gaze_target"
     inputs = ("persons.faces",)
-    optional_inputs = ("depth",)
+    optional_inputs = ("depth", "persons.track_ids")  # the id of the person looked at
     outputs = ("persons.faces",)
     stateless = True
     Params = GazeTargetParams
@@ -57,7 +57,7 @@ class GazeTargetStage(Stage):
         else:
             rows = np.isfinite(faces.gaze).all(axis=1) & np.isfinite(faces.gaze_origin_3d).all(axis=1)
         target_3d[rows], target_px[rows], target_id[rows] = np.nan, np.nan, -1
-        depth_m = packet.depth_metres() if packet.depth_aligned else None
+        depth_m = packet.aligned_depth_metres(self.type_name)
         if depth_m is not None and rows.any():
             intr, _ = intrinsics_of(packet)
             h, w = depth_m.shape

@@ -108,6 +108,10 @@ class RtmposeParams(StageParams):
     device: str = device_field()
 
 
+def _keypoint_names(k: int) -> tuple[str, ...]:
+    return COCO17_NAMES if k == 17 else tuple(f"kp{i}" for i in range(k))
+
+
 @register_stage
 class RtmposeStage(Stage):
     """Top-down: each person's box (padded, aspect fixed to the model's) -> SimCC keypoints, batched."""
@@ -139,8 +143,11 @@ class RtmposeStage(Stage):
     def process(self, packet: FramePacket) -> dict[str, Any]:
         persons: Persons = packet.get("persons")
         p = self.params
-        if len(persons) == 0:
-            return {"persons": persons}
+        if len(persons) == 0:  # no one: no keypoints, but the field is written (readers run on the frame)
+            k = self.model.session.get_outputs()[0].shape[1]
+            k = k if isinstance(k, int) else len(COCO17_NAMES)
+            return {"persons": replace(persons, keypoints=np.zeros((0, k, 3), np.float32),
+                                       keypoint_names=_keypoint_names(k), keypoints_3d=None, keypoints_3d_conf=None)}
         mats = self.affines(persons.boxes)
         crops = np.stack([cv2.warpAffine(packet.color, m, (p.input_width, p.input_height), flags=cv2.INTER_LINEAR)
                           for m in mats]).astype(np.float32)
@@ -150,7 +157,6 @@ class RtmposeStage(Stage):
         for i, m in enumerate(mats):
             inv = cv2.invertAffineTransform(m)
             kps[i, :, :2] = kps[i, :, :2] @ inv[:, :2].T + inv[:, 2]
-        k = kps.shape[1]
-        names = COCO17_NAMES if k == 17 else tuple(f"kp{i}" for i in range(k))
-        return {"persons": replace(persons, keypoints=kps, keypoint_names=names, keypoints_3d=None,
+        return {"persons": replace(persons, keypoints=kps, keypoint_names=_keypoint_names(kps.shape[1]),
+                                   keypoints_3d=None,
                                    keypoints_3d_conf=None)}

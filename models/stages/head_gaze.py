@@ -75,8 +75,7 @@ class HeadGazeStage(Stage):
         if faces is None or faces.landmarks is None or not faces.found.any():
             return {"persons": persons}
         intr, _ = intrinsics_of(packet)
-        depth_m = (packet.depth_metres() if self.params.use_depth and packet.depth is not None
-                   and packet.depth_aligned else None)
+        depth_m = packet.aligned_depth_metres(self.type_name) if self.params.use_depth else None
         rot, trans = faces.filled("head_rotation"), faces.filled("head_translation")
         eye, gaze, origin = faces.filled("eye_gaze"), faces.filled("gaze"), faces.filled("gaze_origin_3d")
         source, iris = faces.filled("origin_source"), faces.filled("iris")

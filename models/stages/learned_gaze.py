@@ -274,6 +274,8 @@ class LearnedGazeStage(Stage):
         to_camera = None  # (n,3,3): model frame -> camera frame
         roll = np.zeros(len(faces))
         if p.frame != "camera":
+            if faces.head_rotation is None:  # a graph without head pose: say so, not NaN gaze in silence
+                raise ValueError(f"frame {p.frame!r} needs the head rotation: add a head_gaze stage before this one")
             rot = faces.filled("head_rotation").astype(np.float64)
             ok &= np.isfinite(rot).all(axis=(1, 2))
             if p.frame == "head":

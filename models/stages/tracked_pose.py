@@ -37,6 +37,7 @@ from models.vision.keypoints import MEDIAPIPE_POSE_NAMES
 from models.vision.person_tracks import FollowedPerson, PersonTracks, keypoint_box, not_followed
 from models.vision.persons import Persons
 from models.vision.roi import roi_from_alignment
+from pipeline import modes
 from pipeline.packet import FramePacket
 from pipeline.registry import register_stage
 from pipeline.stage import Stage, StageContext, StageParams, StreamContext
@@ -97,7 +98,7 @@ class TrackedPoseStage(Stage):
         self._lock = threading.Lock()
 
     def open_stream(self, stream: StreamContext) -> TrackedPoseState:
-        live = stream.mode == "live" and self.params.async_detect and stream.sequence
+        live = stream.mode == modes.LIVE and self.params.async_detect and stream.sequence
         if live:
             with self._lock:
                 if self.finder is None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.vision.arrays import sigmoid
+
 
 def refine_from_heatmaps(points: np.ndarray, heatmaps: np.ndarray, input_size: int, kernel: int = 7,
                          min_confidence: float = 0.5) -> np.ndarray:
@@ -26,7 +28,7 @@ def refine_from_heatmaps(points: np.ndarray, heatmaps: np.ndarray, input_size: i
     rows = row[..., None] + offsets
     col_ok = (cols >= 0) & (cols < w)
     row_ok = (rows >= 0) & (rows < h)
-    probs = 0.5 * (1.0 + np.tanh(0.5 * heatmaps.astype(np.float32)))  # the logistic function
+    probs = sigmoid(heatmaps.astype(np.float32))
     ni, ki = np.arange(n)[:, None, None, None], np.arange(k)[None, :, None, None]
     window = probs[ni, np.clip(rows, 0, h - 1)[..., :, None], np.clip(cols, 0, w - 1)[..., None, :], ki]
     window = window * (row_ok[..., :, None] & col_ok[..., None, :])  # (N,K,kernel,kernel)

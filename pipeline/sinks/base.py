@@ -8,6 +8,11 @@ from pipeline.packet import FramePacket
 
 
 class Sink:
+    def bind(self, stream: Any) -> None:
+        """Called once, before ``open``, with the ``pipeline.engine.Stream`` this sink writes for: a sink that
+        reports on its stream (metrics checkpoints) or must end it (a failed write) is handed it here by the
+        engine rather than reaching for it. Most sinks ignore it."""
+
     def open(self, source_info: dict[str, Any]) -> None:
         """Called once before the first packet with the source's description (name, fps, frames)."""
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from pipeline import modes
 from pipeline.errors import SourceError
 from pipeline.packet import FramePacket
 from pipeline.sources.base import Source
@@ -124,12 +125,12 @@ def paced_for_mode(source: Source, mode: str, realtime: bool | None = None,
     if rate_hz is not None and rate_hz <= 0:
         raise SourceError(f"--rate must be positive frames/s, got {rate_hz:g}")
     if realtime is None:
-        realtime = mode == "live" or rate_hz is not None
+        realtime = mode == modes.LIVE or rate_hz is not None
     if rate_hz is not None and realtime is False:
         raise SourceError("--rate paces the source; it cannot go with --no-realtime")
     if not realtime or source.live or getattr(source, "paced", False):
         return source
-    if mode != "live":
+    if mode != modes.LIVE:
         raise SourceError("pacing a recording like a camera (--realtime / --rate) needs --mode live; offline mode "
                           "reads every frame as fast as the graph takes them")
     return PacedSource(source, rate_hz)

@@ -1,16 +1,12 @@
-"""Face label readers (models/eval/labels_*.py) on tiny fixtures written here in each format, with known angles,
-and the scoring of `percept eval head-pose` / `percept eval gaze` (models/eval/face_angles.py)."""
+"""Face label readers (models/eval/labels_*.py) on tiny fixtures written here in each format, with known angles (the
+scoring of `percept eval head-pose` / `gaze`: tests/models/test_face_angles.py)."""
 from __future__ import annotations
-
-import json
 
 import cv2
 import numpy as np
 import pytest
 from scipy.io import savemat
 
-from models.eval.face_angles import largest_face, read_results, score
-from models.eval.face_labels import FaceLabel
 from models.eval.label_formats import detect_format, read_labels
 from models.vision.faces import angles_of, direction_of, euler_of, rotation_of
 from pipeline.errors import PerceptError
@@ -157,39 +153,3 @@ def test_eth_xgaze_without_labels_or_broken_says_so(tmp_path, monkeypatch):
 def test_unknown_folder_is_one_error(tmp_path):
     with pytest.raises(PerceptError, match="no known face label files"):
         read_labels(tmp_path)
-
-
-def face(yaw, pitch, roll, gaze=None, size=100.0):
-    entry = {"bbox": [0, 0, size, size], "score": 0.9,
-             "head_pose": {"rotation": rotation_of(yaw, pitch, roll).tolist()}, "gaze": None}
-    if gaze is not None:
-        entry["gaze"] = {"direction": direction_of(*gaze).tolist()}
-    return entry
-
-
-def test_scoring_head_and_gaze(tmp_path):
-    labels = [FaceLabel(tmp_path / "a.jpg", rotation_of(10, 0, 0), direction_of(0, 0)),
-              FaceLabel(tmp_path / "b.jpg", rotation_of(0, 5, 0), direction_of(10, 0)),
-              FaceLabel(tmp_path / "c.jpg", rotation_of(0, 0, 0), direction_of(0, 0))]
-    records = {0: {"persons": [{"face": face(14, 0, 0, (0, 3))}, {"face": face(-40, 0, 0, (30, 0), size=20)}]},
-               1: {"persons": [{"face": face(0, 3, 1, (10, 0))}]},
-               2: {"persons": [{"face": None}]}}
-    head = score(labels, records, "head")
-    assert (head["labelled"], head["scored"], head["missed"]) == (3, 2, 1)
-    assert head["mae"]["yaw"] == pytest.approx(2.0) and head["mae"]["pitch"] == pytest.approx(1.0, abs=1e-3)
-    assert head["mae"]["roll"] == pytest.approx(0.5, abs=1e-3)
-    assert head["mean_angular_error"] == pytest.approx((4.0 + np.hypot(2, 1)) / 2, abs=0.02)
-    gaze = score(labels, records, "gaze")
-    assert gaze["mean_angular_error"] == pytest.approx(1.5, abs=1e-3)
-    assert gaze["mae"] == pytest.approx({"yaw": 0.0, "pitch": 1.5}, abs=1e-3)
-
-
-def test_results_are_matched_by_file_name(tmp_path):
-    labels = [FaceLabel(tmp_path / "x" / "a.jpg"), FaceLabel(tmp_path / "x" / "b.jpg")]
-    results = tmp_path / "results.jsonl"
-    results.write_text("\n".join(json.dumps({"source_name": n, "persons": [{"face": face(0, 0, 0)}]})
-                                 for n in ("b.jpg", "other.jpg")) + "\n")
-    matched = read_results(results, labels)
-    assert list(matched) == [1] and largest_face(matched[1])["bbox"] == [0, 0, 100.0, 100.0]
-    with pytest.raises(PerceptError, match="two labelled images"):
-        read_results(results, labels + [FaceLabel(tmp_path / "y" / "a.jpg")])

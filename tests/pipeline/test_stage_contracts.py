@@ -133,6 +133,32 @@ class ReadWhole(Stage):
         return {"seen": (crowd.a is not None, crowd.b is not None)}
 
 
+@register_stage
+class FlakyMakeCrowd(Stage):
+    type_name = "test_flaky_make_crowd"
+    inputs = ("color",)
+    outputs = ("crowd",)
+
+    def process(self, packet):
+        if packet.seq == 1:
+            raise RuntimeError("detector failed")
+        return {"crowd": Crowd(np.arange(3))}
+
+
+@register_stage
+class UsesCrowdIfAny(Stage):
+    """Like face_mesh: uses the people where the graph has a person stage, works alone where it has none."""
+
+    type_name = "test_uses_crowd_if_any"
+    inputs = ("color",)
+    optional_inputs = ("crowd.rows",)
+    outputs = ("used",)
+
+    def process(self, packet):
+        crowd = packet.get("crowd")
+        return {"used": "alone" if crowd is None else len(crowd)}
+
+
 def graph(*stages: tuple[str, str]) -> Graph:
     return Graph.from_config(parse_graph_config({"stages": [{"name": n, "type": t} for n, t in stages]}))
 
@@ -204,6 +230,15 @@ def test_rows_are_written_by_whoever_makes_the_value():
     with pytest.raises(ConfigError, match=r"needs input 'crowd.rows' which no earlier stage produces; stages that "
                                           r"produce it: make \(move one before 'count'\)"):
         graph(("count", "test_count_rows"), ("make", "test_make_crowd"))
+
+
+def test_an_optional_input_whose_maker_failed_on_the_frame_skips_the_stage():
+    _, results = run(graph(("make", "test_flaky_make_crowd"), ("use", "test_uses_crowd_if_any")), 3)
+    assert [p.get("used") for p in results] == [3, None, 3]  # never "alone" in a graph that has a maker
+    assert [e["stage"] for e in results[1].errors] == ["make", "use"]
+    assert "skipped: input 'crowd' missing" in results[1].errors[1]["error"]
+    _, alone = run(graph(("use", "test_uses_crowd_if_any")), 2)
+    assert [p.get("used") for p in alone] == ["alone", "alone"] and not any(p.errors for p in alone)
 
 
 def test_a_field_writer_that_changes_rows_is_an_error_on_the_frame():

@@ -85,6 +85,9 @@ def test_rtmpose_maps_keypoints_back_through_the_box_crop(tmp_path):
     pk.data["persons"] = Persons(np.array([[100, 50, 200, 250]]), np.array([0.9]))
     out = stage.process(pk)["persons"]
     np.testing.assert_allclose(out.keypoints[0, :, :2], np.tile([150, 150], (17, 1)), atol=1e-3)
+    pk.data["persons"] = Persons.empty()  # nobody: the field is still written, so its readers run
+    empty = stage.process(pk)["persons"]
+    assert empty.keypoints.shape == (0, 17, 3) and len(empty.keypoint_names) == 17
 
 
 def test_rtmdet_keeps_confident_people(tmp_path):

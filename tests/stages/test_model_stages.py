@@ -154,6 +154,22 @@ def test_depth_lift_on_a_plane_with_a_hole():
     assert DepthLiftStage().process(no_depth)["persons"].keypoints_3d is None
 
 
+def test_depth_not_registered_to_colour_is_not_used_and_said_once(caplog, monkeypatch):
+    """A source giving depth in its own camera, in a graph without register_depth: no 3D, one warning."""
+    persons = Persons(np.array([[80, 20, 120, 90]]), np.array([0.9]), keypoints=np.full((1, 1, 3), 50, np.float32),
+                      keypoint_names=("nose",))
+    packet = FramePacket(seq=0, timestamp=0, color=np.zeros((100, 200, 3), np.uint8),
+                         depth=np.full((100, 200), 2000, np.uint16), depth_aligned=False,
+                         color_intrinsics=Intrinsics(200, 100, 100.0, 100.0, 100.0, 50.0))
+    packet.data["persons"] = persons
+    monkeypatch.setattr("pipeline.packet._UNALIGNED_WARNED", set())
+    with caplog.at_level("WARNING"):
+        for _ in range(3):
+            assert DepthLiftStage().process(packet)["persons"].keypoints_3d is None
+    said = [r.getMessage() for r in caplog.records if "not registered to the colour image" in r.getMessage()]
+    assert len(said) == 1 and all("add a register_depth stage before depth_lift" in m for m in said)
+
+
 def test_one_euro_smooths_jitter_and_follows_motion():
     rng = np.random.default_rng(0)
     f = OneEuroFilter(min_cutoff=1.0, beta=0.1)
