@@ -1,21 +1,29 @@
 """What `percept run --headless` writes into its folder, as sinks: results.jsonl, annotated.mp4 and the metrics
-checkpoints behind one sink whose first failed write ends the stream saying why, a progress bar, and how a run that
-failed before its first frame ended. ``Session.run_to_folder`` assembles them."""
+checkpoints behind one sink whose first failed write ends the stream saying why and which writes metrics.json's
+final record (how the run ended, also before its first frame), and a progress bar. ``Session.run_to_folder`` runs a
+stream into them."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from app.command_setup import write_metrics
+from app.overlay import OverlayRenderer
+from models.results import results_sink
 from pipeline import endings
 from pipeline.engine import Stream
 from pipeline.errors import SourceError
+from pipeline.metrics import RunReport
 from pipeline.packet import FramePacket
+from pipeline.sinks import VideoSink
 from pipeline.sinks.base import Sink, is_disk_full
+
+log = logging.getLogger(__name__)
 
 
 class ProgressSink(Sink):
@@ -91,12 +99,19 @@ class MetricsCheckpointSink(Sink):
 
 
 class FolderSinks(Sink):
-    """results.jsonl, annotated.mp4 and the metrics checkpoints as one sink. The first write that fails (a full
-    disk, ...) ends the stream at once, saying why (``disk_full`` or ``sink_error``) without a cascade of errors;
-    every file keeps what was written, whole (JSON lines whole, the video up to its last whole fragment)."""
+    """results.jsonl, annotated.mp4, the exports and the metrics checkpoints as one sink. The first write that
+    fails (a full disk, ...) ends the stream at once, saying why (``disk_full`` or ``sink_error``) without a
+    cascade of errors; every file keeps what was written, whole (JSON lines whole, the video up to its last whole
+    fragment). ``setup_failed`` / ``finish`` write metrics.json's last word on how the run ended."""
 
-    def __init__(self, files: list[Sink], checkpoint: MetricsCheckpointSink) -> None:
-        self.files, self.checkpoint = files, checkpoint
+    def __init__(self, outputs: FolderOutputs, extra: dict, exporters: Iterable[Sink] = ()) -> None:
+        self.outputs = outputs
+        self.results = results_sink(outputs.results)
+        self.files: list[Sink] = [self.results]
+        if outputs.video:
+            self.files.append(VideoSink(outputs.annotated, OverlayRenderer()))
+        self.files.extend(exporters)  # after results.jsonl: an export never holds a frame the JSONL lacks
+        self.checkpoint = MetricsCheckpointSink(outputs.metrics, extra)
         self.stream: Stream | None = None  # handed over by the engine (bind): a failed write ends it
         self.failed: BaseException | None = None  # the write failure that ended the stream
         self.failure: str | None = None  # ... in words
@@ -139,6 +154,34 @@ class FolderSinks(Sink):
             except Exception as exc:
                 if self.close_error is None:
                     self.close_error, self.close_failure = exc, write_failure(sink, exc, "finishing")
+
+
+    def setup_failed(self, exc: BaseException) -> None:
+        """metrics.json for a run that failed before its first frame (a model, the source or a file failed,
+        Ctrl-C while loading)."""
+        error = self.failure or (str(exc) if not isinstance(exc, KeyboardInterrupt) else None)
+        self.checkpoint.final({"ended_by": setup_ending(exc, self), "error": error, "frames_done": 0,
+                               "wall_s": 0.0, "fps": 0.0})
+
+    def finish(self, report: RunReport) -> None:
+        """Settle ``report`` with how the files fared (a write failure that ended the stream, or one while
+        finishing), then write metrics.json's final record from it."""
+        if self.failed is not None:
+            # the engine ended it (a failure before the session held it), or the reading had already ended (the
+            # frame limit, the end of the file) when a file failed on a frame still in the graph
+            if report.ended_by == endings.SINK_ERROR or report.ended_by in endings.FINISHED:
+                report.ended_by = failure_ending(self.failed)
+                report.error = self.failure
+            report.frames_done = min(report.frames_done, self.results.lines)  # frames after the failure: not kept
+        elif self.close_error is not None:
+            if report.ended_by in endings.FINISHED:
+                report.ended_by, report.error = failure_ending(self.close_error), self.close_failure
+            else:
+                report.error = f"{report.error}; {self.close_failure}" if report.error else self.close_failure
+        data = {**report.to_dict(), "frames_written": self.results.lines,
+                "frames_unfinished": max(0, report.frames_admitted - report.frames_done)}
+        if not self.checkpoint.final(data):
+            log.warning("%s could not be written: %s", self.outputs.metrics, self.checkpoint.error)
 
 
 def write_failure(sink: Sink, exc: BaseException, doing: str = "writing") -> str:

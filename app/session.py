@@ -15,18 +15,14 @@ config hash: app/config_hash.py; the result line: models/results.py and docs/res
 """
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from app.command_setup import check_out_dir, load_builtin_stages
 from app.config_hash import config_hash
-from app.folder_sinks import (FolderOutputs, FolderSinks, MetricsCheckpointSink, ProgressSink, failure_ending,
-                              setup_ending)
+from app.folder_sinks import FolderOutputs, FolderSinks, ProgressSink
 from app.mailbox import LatestMailbox
-from models.results import results_sink
-from pipeline import endings
 from pipeline.engine import Engine, Stream, StreamOptions
 from pipeline.graph import Graph, GraphConfig, load_graph_config
 from pipeline.metrics import RunReport
@@ -39,8 +35,6 @@ from pipeline.sinks.base import Sink
 from pipeline.sources import open_source
 from pipeline.sources.base import Source
 from pipeline.sources.pacing import paced_for_mode
-
-log = logging.getLogger(__name__)
 
 
 class Session:
@@ -142,9 +136,7 @@ class Session:
         metrics.json (checkpoints while it runs, then how it ended, on every ending), and the ``exports`` (with the
         graph's: rerun, mcap, coco, mot; see models/export). ``on_stream`` gets the stream once it runs (the CLI
         stops it on a signal)."""
-        from app.overlay import OverlayRenderer
         from models.export import make_exporters
-        from pipeline.sinks import VideoSink
 
         src = source if isinstance(source, Source) else open_source(source)
         outputs = FolderOutputs(Path(out), video)
@@ -154,13 +146,7 @@ class Session:
                  "config_hash": self.config_hash(),
                  "outputs": {"results": str(outputs.results), "video": str(outputs.annotated) if video else None,
                              **({"exports": [str(e.path) for e in exporters]} if exporters else {})}}
-        results = results_sink(outputs.results)
-        files: list[Sink] = [results]
-        if video:
-            files.append(VideoSink(outputs.annotated, OverlayRenderer()))
-        files.extend(exporters)  # after results.jsonl: an export never holds a frame the JSONL lacks
-        checkpoint = MetricsCheckpointSink(outputs.metrics, extra)
-        folder = FolderSinks(files, checkpoint)  # the engine hands both their stream (Sink.bind)
+        folder = FolderSinks(outputs, extra, exporters)  # the engine hands it its stream (Sink.bind)
         sinks: list[Sink] = [folder]
         if progress:
             total = src.frame_count
@@ -171,9 +157,7 @@ class Session:
             stream = self.start(src, sinks, mode=mode, max_frames=max_frames, max_in_flight=max_in_flight,
                                 realtime=realtime, rate_hz=rate_hz)
         except BaseException as exc:  # nothing ran (a model, the source or a file failed, Ctrl-C while loading)
-            error = folder.failure or (str(exc) if not isinstance(exc, KeyboardInterrupt) else None)
-            checkpoint.final({"ended_by": setup_ending(exc, folder), "error": error, "frames_done": 0,
-                              "wall_s": 0.0, "fps": 0.0})
+            folder.setup_failed(exc)
             raise
         report = stream.report
         try:
@@ -184,28 +168,8 @@ class Session:
             if not stream.finished.is_set():  # an exception out of the wait: stop now, outputs closed and valid
                 stream.abandon()
                 stream.wait(15.0)
-            self._settle_folder_report(report, folder, results)
-            data = {**report.to_dict(), "frames_written": results.lines,
-                    "frames_unfinished": max(0, report.frames_admitted - report.frames_done)}
-            if not checkpoint.final(data):
-                log.warning("%s could not be written: %s", outputs.metrics, checkpoint.error)
+            folder.finish(report)
         return report
-
-    @staticmethod
-    def _settle_folder_report(report: RunReport, folder: FolderSinks, results: Any) -> None:
-        """The report says how the files fared: a write failure that ended the stream, or one while finishing."""
-        if folder.failed is not None:
-            # the engine ended it (a failure before the session held it), or the reading had already ended (the
-            # frame limit, the end of the file) when a file failed on a frame still in the graph
-            if report.ended_by == endings.SINK_ERROR or report.ended_by in endings.FINISHED:
-                report.ended_by = failure_ending(folder.failed)
-                report.error = folder.failure
-            report.frames_done = min(report.frames_done, results.lines)  # frames after the failure were not kept
-        elif folder.close_error is not None:
-            if report.ended_by in endings.FINISHED:
-                report.ended_by, report.error = failure_ending(folder.close_error), folder.close_failure
-            else:
-                report.error = f"{report.error}; {folder.close_failure}" if report.error else folder.close_failure
 
     # ----- control ------------------------------------------------------------------------------------------
     def set_enabled(self, stage: str, enabled: bool) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.display import has_display, offscreen_unless_display, qt_platform_chosen
+from app.exit_codes import EXIT_OK
 from app.ui.qt_app import ensure_app, make_window, show_view
 from pipeline import endings
 from pipeline.modes import check_mode
@@ -96,7 +97,7 @@ def ui_command(source: str | None, graph: str | None, device: str, mode: str | N
         from app.ui.responsiveness_bench import print_bench, run_bench
 
         print_bench(run_bench(graph or "default", source, frames, device))
-        return 0
+        return EXIT_OK
     from app.session import Session
 
     session = Session.from_options(graph, device, plugins)

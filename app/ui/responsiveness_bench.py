@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from app.display import offscreen_unless_display
+from app.exit_codes import EXIT_OK
 
 TICK_MS = 10
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     offscreen_unless_display()
     print_bench(run_bench(args.graph, args.source, args.frames, args.device, rounds=args.rounds))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":
