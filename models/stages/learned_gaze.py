@@ -203,17 +203,7 @@ class LearnedGazeStage(Stage):
     def _infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """One call for the whole batch; a fixed-batch model in chunks of its batch (the last chunk zero-padded)."""
         b = self.fixed_batch
-        if b is None:
-            return self.model.run(feeds)
-        n = len(next(iter(feeds.values())))
-        chunks = []
-        for start in range(0, n, b):
-            part = {k: v[start:start + b] for k, v in feeds.items()}
-            got = len(next(iter(part.values())))
-            if got < b:
-                part = {k: np.concatenate([v, np.zeros((b - got, *v.shape[1:]), v.dtype)]) for k, v in part.items()}
-            chunks.append([np.asarray(o)[:got] for o in self.model.run(part)])
-        return [np.concatenate([c[j] for c in chunks]) for j in range(len(chunks[0]))]
+        return self.model.run(feeds) if b is None else self.model.run_chunked(feeds, b, pad=True)
 
     def preprocess(self, crops: np.ndarray) -> np.ndarray:
         """(N,S,S,3) RGB crops in [0, 1] -> the model's input tensor."""

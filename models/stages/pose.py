@@ -122,10 +122,7 @@ class PoseStage(Stage):
         h, w = image.shape[:2]
         crops_at = [pose_alignment.crop_around(b, self.params.alignment_crop, (w, h)) for b in boxes]
         crops = crop_batch(image, crops_at, pose_alignment.INPUT) * 2.0 - 1.0
-        step = self.params.max_batch
-        outs = [self.aligner.run_input(crops[i:i + step])[:2]
-                for i in range(0, len(crops), step)]
-        raw, logits = np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+        raw, logits = self.aligner.run_input_chunked(crops, self.params.max_batch)[:2]
         rois, faces = [], np.full((len(boxes), 4), np.nan, np.float32)
         face_scores = np.zeros(len(boxes), np.float32)
         least = min(self.params.alignment_min_score, self.params.dedupe_min_score)
@@ -146,19 +143,16 @@ class PoseStage(Stage):
     def landmarks(self, image: np.ndarray, rois: list[Roi]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run the model on ``rois``: keypoints (N,39,3) image px + score, presence (N,), alignment pts (N,2,2)."""
         crops = crop_batch(image, rois, INPUT, replicate_border=True)
-        step = self.params.max_batch
-        outs = [self.model.run_input(crops[i:i + step])
-                for i in range(0, len(rois), step)]
-        raw = np.concatenate([o[0] for o in outs])
-        presence = np.concatenate([o[1] for o in outs])
+        outs = self.model.run_input_chunked(crops, self.params.max_batch)
+        raw, presence = outs[0], outs[1]
         lm = raw.reshape(len(rois), 39, 5)
         crop_points = lm[:, :, :2]
         if self.params.heatmap_refine:
-            crop_points = refine_from_heatmaps(crop_points, np.concatenate([o[3] for o in outs]), INPUT)
+            crop_points = refine_from_heatmaps(crop_points, outs[3], INPUT)
         points = np.stack([roi.to_image(crop_points[i], INPUT) for i, roi in enumerate(rois)])
         visibility = sigmoid(lm[:, :, 3])
         if self.params.mask_visibility:
-            visibility = visibility * mask_support(crop_points, np.concatenate([o[2] for o in outs]), INPUT)
+            visibility = visibility * mask_support(crop_points, outs[2], INPUT)
         kps = np.concatenate([points, visibility[..., None]], axis=2).astype(np.float32)
         return kps, sigmoid(presence.reshape(-1)), points[:, 33:35]
 

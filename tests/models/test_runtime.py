@@ -81,3 +81,34 @@ def test_torch_runtime_reports_device_and_dtype():
     m = rt.prepare(torch.nn.Linear(3, 2))
     with torch.inference_mode():
         assert m(torch.zeros(1, 3)).shape == (1, 2)
+
+
+def _doubling_model(path, fixed_batch: int | None = None):
+    """y = 2x and s = sum over the row: outputs that follow the batch, of a dynamic or fixed batch."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    batch = "n" if fixed_batch is None else fixed_batch
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "x"], ["y"]), helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0, axes=[1])],
+        "doubling", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 3]),
+         helper.make_tensor_value_info("s", TensorProto.FLOAT, [batch])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 8  # what the ONNX Runtime here reads (the onnx package writes newer)
+    onnx.save(model, str(path))
+    return OnnxModel(path, device="cpu")
+
+
+def test_chunked_runs_join_to_the_one_call_and_pad_a_fixed_batch(tmp_path):
+    x = np.arange(21, dtype=np.float32).reshape(7, 3)
+    model = _doubling_model(tmp_path / "d.onnx")
+    whole = model.run_input(x)
+    for chunk in (1, 3, 7, 10):
+        got = model.run_input_chunked(x, chunk)
+        assert all(np.array_equal(g, w) for g, w in zip(got, whole))
+    fixed = _doubling_model(tmp_path / "f.onnx", fixed_batch=4)  # 7 rows: calls of 4 and 3 + 1 zero row
+    y, s = fixed.run_chunked({"x": x}, 4, pad=True)
+    assert np.array_equal(y, 2 * x) and np.array_equal(s, x.sum(axis=1))
+    y1, _ = fixed.run_chunked({"x": x[:1]}, 4, pad=True)  # fewer rows than the batch: padded too
+    assert np.array_equal(y1, 2 * x[:1])
