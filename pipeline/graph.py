@@ -260,16 +260,22 @@ class Graph:
                 self.nodes[parent].children.append(node.name)
 
     def _topological_order(self) -> list[str]:
+        """Dependencies first, otherwise the order the stages are listed in (what the UI's stage table and the
+        metrics show, so they read like the graph file)."""
+        import heapq
+
+        listed = {name: i for i, name in enumerate(self.nodes)}
         indegree = {name: len(n.parents) for name, n in self.nodes.items()}
-        ready = [name for name, d in indegree.items() if d == 0]
+        ready = [(listed[name], name) for name, d in indegree.items() if d == 0]
+        heapq.heapify(ready)
         order: list[str] = []
         while ready:
-            name = ready.pop(0)
+            _, name = heapq.heappop(ready)
             order.append(name)
             for child in self.nodes[name].children:
                 indegree[child] -= 1
                 if indegree[child] == 0:
-                    ready.append(child)
+                    heapq.heappush(ready, (listed[child], child))
         if len(order) != len(self.nodes):
             stuck = [n for n in self.nodes if n not in order]
             raise ConfigError(f"graph has a cycle through stage(s) {', '.join(stuck)}; check their 'after' lists")

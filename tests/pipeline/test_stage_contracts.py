@@ -10,6 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+import yaml
 
 from pipeline import keys
 from pipeline.errors import ConfigError
@@ -266,6 +267,8 @@ def test_shipped_default_graph_runs_face_action_and_depth_side_by_side():
     assert g.nodes["face"].parents == ["pose"] and g.nodes["action"].parents == ["pose"]
     assert set(g.nodes["depth"].parents) == {"pose", "register_depth"}
     assert "face" in g.nodes["head_gaze"].parents and "head_gaze" in g.nodes["gaze_target"].parents
+    listed = [n["name"] for n in yaml.safe_load(asset("graphs", "default.yaml").read_text())["stages"]]
+    assert g.order == listed  # the stage table and metrics read like the file wherever dependencies allow
 
 
 def test_shipped_fast_graph_tracks_beside_the_3d_lifting():
