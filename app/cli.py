@@ -16,10 +16,10 @@ from typing import Optional
 import typer
 
 from app.display import has_display
-from app.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, exit_code_for
+from app.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, EXIT_USER_ERROR, exit_code_for
 from pipeline import endings, modes
 from pipeline.modes import check_mode
-from pipeline.errors import PerceptError
+from pipeline.errors import PerceptError, StageSetupError
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
                   help="Percept: real-time RGB-D perception (pose, face, gaze, actions) on cameras and recordings.")
@@ -455,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     except PerceptError as exc:
         typer.echo(f"error: {exc}", err=True)
         return EXIT_USER_ERROR
+    except StageSetupError as exc:  # a stage's own failure, not the user's: the run could not start
+        exc.show()
+        return EXIT_RUN_FAILED
     except typer.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:

@@ -155,7 +155,6 @@ class FolderSinks(Sink):
                 if self.close_error is None:
                     self.close_error, self.close_failure = exc, write_failure(sink, exc, "finishing")
 
-
     def setup_failed(self, exc: BaseException) -> None:
         """metrics.json for a run that failed before its first frame (a model, the source or a file failed,
         Ctrl-C while loading)."""

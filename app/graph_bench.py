@@ -29,6 +29,7 @@ from pipeline.sinks.base import Sink
 from pipeline.sources.base import Source
 from pipeline.sources.pacing import Pacer
 from pipeline.stage import StreamContext, takes_state
+from pipeline.modes import LIVE, OFFLINE
 
 # Preloaded frames are held for the whole bench: 300 frames of 1280x720 RGB alone are 830 MB. The budget keeps a
 # crowd video to ~48 distinct frames and a 640x480 RGB-D one to ~85 (``PERCEPT_BENCH_PRELOAD_MB`` overrides it).
@@ -184,9 +185,9 @@ def preload(source: Source, n: int, budget_mb: float | None = None) -> Preloaded
     return frames
 
 
-def run_pipelined(session: Session, frames: list[FramePacket], total: int, mode: str = "offline",
+def run_pipelined(session: Session, frames: list[FramePacket], total: int, mode: str = OFFLINE,
                   max_in_flight: int | None = None, rate_hz: float | None = None) -> RunReport:
-    source = MemorySource(frames, live=mode == "live", rate_hz=rate_hz, total=total)
+    source = MemorySource(frames, live=mode == LIVE, rate_hz=rate_hz, total=total)
     return session.run(source, mode=mode, max_in_flight=max_in_flight)
 
 
@@ -224,14 +225,17 @@ def run_sequential(session: Session, frames: list[FramePacket], total: int) -> S
         t0 = time.perf_counter()
         while (packet := source.read()) is not None:
             for node in nodes:
-                if not all(packet.has(k) for k in node.stage.inputs):
+                if node.missing_inputs(packet):  # the engine's rule: skipped on this frame
                     continue
                 s = time.perf_counter()
-                if with_state[node.name]:
-                    outputs = node.stage.process(packet, states[node.name])
-                else:
-                    outputs = node.stage.process(packet)
-                packet.apply(outputs or {}, keys.writes(node.stage.outputs), node.name)
+                try:
+                    if with_state[node.name]:
+                        outputs = node.stage.process(packet, states[node.name])
+                    else:
+                        outputs = node.stage.process(packet)
+                    packet.apply(outputs or {}, keys.writes(node.stage.outputs), node.name)
+                except Exception as exc:  # as the engine does with on_error: skip (recorded on the frame)
+                    packet.errors.append({"stage": node.name, "error": f"{type(exc).__name__}: {exc}"})
                 stage_ms[node.name].append((time.perf_counter() - s) * 1000.0)
             e2e.append((time.perf_counter() - packet.arrival_time) * 1000.0)
         wall = time.perf_counter() - t0
@@ -315,7 +319,7 @@ def bench_streams(session: Session, frames: list[FramePacket], total: int, strea
     for i in range(streams):
         sink = RecordSink()
         source = MemorySource(frames, name=f"single-{i}", total=total)
-        singles.append(session.run(source, [sink], mode="offline", max_in_flight=max_in_flight))
+        singles.append(session.run(source, [sink], mode=OFFLINE, max_in_flight=max_in_flight))
         single_records.append(sink.records)
     single_wall = sum(r.wall_s for r in singles)
     sinks = [RecordSink() for _ in range(streams)]
@@ -361,7 +365,7 @@ def bench_exports(session: Session, frames: list[FramePacket], total: int, expor
         for i, (label, names) in enumerate(configs):
             folder = Path(tmp) / str(i)
             sinks: list[Sink] = [results_sink(folder / "results.jsonl"), *make_exporters(names, folder)]
-            report = session.run(MemorySource(frames, total=total), sinks, mode="offline",
+            report = session.run(MemorySource(frames, total=total), sinks, mode=OFFLINE,
                                  max_in_flight=max_in_flight)
             sizes = {p.name: p.stat().st_size for p in folder.iterdir() if p.name != "results.jsonl"}
             runs.append({"label": label, "exports": names, "fps": round(report.fps, 3),

@@ -125,12 +125,8 @@ def record_of(packet: FramePacket) -> dict[str, Any]:
 class _ResultsSink(JsonlSink):
     """A JsonlSink whose lines are ``record_of(packet)`` (its whole-line writes and cut-back on failure kept)."""
 
-    def write(self, packet: FramePacket) -> None:
-        assert self._fd is not None, "results sink write before open"
-        # build the whole line first: a failure while serialising must not leave half a line behind
-        line = json.dumps(record_of(packet), separators=(",", ":"), allow_nan=False) + "\n"
-        self._write_line(line.encode("utf-8"))
-        self.lines += 1
+    def record(self, packet: FramePacket) -> dict[str, Any]:
+        return record_of(packet)
 
 
 def results_sink(path: str | Path) -> JsonlSink:

@@ -24,7 +24,7 @@ from pipeline import endings, keys
 from pipeline.errors import ConfigError, PerceptError, SourceError, StageSetupError
 from pipeline.flow import FlowLimiter, in_flight_for
 from pipeline.graph import Graph, Node
-from pipeline.modes import LIVE, check_mode
+from pipeline.modes import LIVE, OFFLINE, check_mode
 from pipeline.metrics import RateMeter, RunReport, StageMetrics
 from pipeline.packet import FramePacket
 from pipeline.sinks.base import Sink
@@ -39,7 +39,7 @@ _SINK = "__sink__"
 
 @dataclass
 class StreamOptions:
-    mode: str = "offline"  # live | offline
+    mode: str = OFFLINE  # LIVE | OFFLINE (pipeline/modes.py)
     max_in_flight: int | None = None
     max_frames: int | None = None
     drain_timeout_s: float = 10.0  # after a stop: how long frames already in the graph may take to finish
@@ -448,7 +448,7 @@ def _setup_error(name: str, stage: Any, exc: Exception) -> Exception:
 class Engine:
     """Stages set up once, workers running, streams attached and detached. Thread-safe control methods."""
 
-    def __init__(self, graph: Graph, device: str = "auto", mode: str = "offline") -> None:
+    def __init__(self, graph: Graph, device: str = "auto", mode: str = OFFLINE) -> None:
         self.graph = graph
         self.device = device
         self.mode = mode
@@ -609,7 +609,7 @@ class Engine:
             metrics.count("disabled")
             return
         queued_at = frame.queued_at.get(node.name, time.perf_counter())
-        missing = [k for k in stage.inputs if not packet.has(k)] + [k for k in node.expects if not packet.has(k)]
+        missing = node.missing_inputs(packet, frame.disabled)
         if missing:
             metrics.count("skipped")
             if not frame.disabled:  # a switched-off stage upstream explains it; anything else is an error

@@ -15,11 +15,9 @@ class SourceError(PerceptError):
 
 class StageSetupError(Exception):
     """A stage's ``setup`` failed for a reason other than a PerceptError (a plugin's bug, a model runtime's
-    crash): the run cannot start, though the input was fine. The CLI prints ``show()``'s one line and exits with
-    ``exit_code`` 1 (a PerceptError from a setup, such as a missing model file, stays a user error: exit 2). It is
-    deliberately not a PerceptError; ``exit_code`` and ``show`` are what app.cli's main honours for any exception."""
-
-    exit_code = 1
+    crash): the run cannot start, though the input was fine. The CLI prints ``show()``'s one line and exits as a
+    failed run (app/exit_codes.py; a PerceptError from a setup, such as a missing model file, stays a user error).
+    It is deliberately not a PerceptError."""
 
     def __init__(self, stage: str, stage_type: str, cause: BaseException) -> None:
         self.stage, self.stage_type, self.cause = stage, stage_type, cause

@@ -1,9 +1,10 @@
 """Graph description (YAML or Python), validation, and dependency resolution.
 
 Dependencies are inferred from the keys and fields stages declare (pipeline/keys.py; the rules are in
-``Graph._resolve_edges``): a stage waits for the last earlier stage that writes each key or field it reads, and a
-stage that writes one waits for every earlier stage that reads or writes it (so a branch never sees a result from
-a later stage); stages touching different fields of one value run side by side. ``after`` adds explicit edges.
+``Graph._resolve_edges`` and docs/graphs.md): a reader waits for the writers of what it reads (of every field,
+for a whole value), a writer for the earlier readers and writers of what it writes (so a branch never sees a
+result from a later stage); stages touching different fields of one value run side by side. ``after`` adds
+explicit edges.
 Everything is checked before anything starts, and every problem is reported in one line that names the stage and
 the valid choices.
 """
@@ -55,11 +56,18 @@ class Node:
     workers: int = 1
     on_error: str = "skip"
     after: tuple[str, ...] = ()
-    # values behind optional inputs that an earlier stage makes: missing on a frame, their maker failed there, and
-    # the stage is skipped rather than run as if the graph had no such stage
-    expects: tuple[str, ...] = ()
+    # (value, its maker) behind optional inputs that an earlier stage makes: missing on a frame where the maker
+    # was not switched off, the maker failed there, and the stage is skipped rather than run as if the graph had
+    # no such stage (switched off, it runs as without one: face_mesh on the whole image with pose off)
+    expects: tuple[tuple[str, str], ...] = ()
     parents: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
+
+    def missing_inputs(self, packet: Any, switched_off: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """What ``packet`` lacks for this stage to run on it: a needed input, or the value behind an optional
+        one whose maker ran on the frame (was not switched off) and left nothing (it failed there)."""
+        missing = [k for k in self.stage.inputs if not packet.has(k)]
+        return missing + [k for k, maker in self.expects if maker not in switched_off and not packet.has(k)]
 
     @property
     def ordered(self) -> bool:
@@ -128,22 +136,28 @@ def instantiate_stage(cfg: StageConfig) -> Stage:
     return cls(params)
 
 
+def _field_keys(declared: tuple[str, ...]) -> list[str]:
+    """Declared keys as the keys and fields they order by (a detail is its field), each once."""
+    return list(dict.fromkeys(keys.field_key(k) for k in declared))
+
+
 def _producer_hint(nodes: list[Node], node: Node, key: str) -> str:
     """What to do about a missing input: which other stages create ``key`` (and could move before ``node``); never
     ``node`` itself, nor stages that only update it (they read it too, so moving them would not help)."""
+    base = keys.split(key)[0]
     writers = [n for n in nodes if n is not node and keys.produces(n.stage.outputs, key)]
-    creators = sorted(n.name for n in writers if key not in n.stage.inputs)
+    creators = sorted(n.name for n in writers if key not in n.stage.inputs and base not in n.stage.inputs)
     if creators:
         return f"; stages that produce it: {', '.join(creators)} (move one before {node.name!r})"
     updaters = sorted(n.name for n in writers) + ([node.name] if keys.produces(node.stage.outputs, key) else [])
-    if updaters:
-        return (f"; {', '.join(updaters)} only update it (they read it too): add a stage that produces it "
-                f"before {node.name!r}")
+    said = (f"; {', '.join(updaters)} only update it (they read it too)" if updaters
+            else "; no stage in this graph produces it")
     types = sorted(name for name, cls in stage_types().items()
-                   if keys.produces(getattr(cls, "outputs", ()), key) and key not in getattr(cls, "inputs", ()))
+                   if keys.produces(getattr(cls, "outputs", ()), key)
+                   and not {key, base} & set(getattr(cls, "inputs", ())))
     if types:
-        return f"; no stage in this graph produces it: add one of type {', '.join(types)} before {node.name!r}"
-    return "; no stage in this graph produces it"
+        return f"{said}: add one of type {', '.join(types)} before {node.name!r}"
+    return f"{said}: add a stage that produces it before {node.name!r}" if updaters else said
 
 
 class Graph:
@@ -190,15 +204,24 @@ class Graph:
           made makes it;
         - a stage writing a whole value (new rows) waits for every earlier reader and writer of it and of its
           fields, and counts as writing every field the value has by then.
-        Stages reading or writing different fields of one value are thus not ordered: they run side by side."""
+        Stages reading or writing different fields of one value are thus not ordered: they run side by side.
+        A detail (``persons.faces.gaze``) orders as its field; reading one needs an earlier stage declaring it."""
+        details: set[str] = set()  # details written so far
         last_writer: dict[str, str] = {}
         whole_readers: dict[str, list[str]] = {}  # read the whole value ("persons")
         field_readers: dict[str, list[str]] = {}  # read a field, or a field's value (rows only)
         fields: dict[str, set[str]] = {}  # base -> field keys written so far
         for node in nodes:
             stage = node.stage
-            deps: list[str] = []
             for key in stage.inputs:
+                if keys.is_detail(key) and key not in details:
+                    raise ConfigError(f"stage {node.name!r} needs input {key!r} which no earlier stage "
+                                      f"produces{_producer_hint(nodes, node, key)}")
+            details.update(k for k in stage.outputs if keys.is_detail(k))
+            inputs, outputs = _field_keys(stage.inputs), _field_keys(stage.outputs)
+            optional_inputs = _field_keys(stage.optional_inputs)
+            deps: list[str] = []
+            for key in inputs:
                 base, part = keys.split(key)
                 if part is None and key in SOURCE_KEYS:
                     deps += [last_writer[key]] if key in last_writer else []
@@ -209,14 +232,14 @@ class Graph:
                 deps.append(last_writer[key])
                 if part is None:  # the whole value, as every earlier stage left it
                     deps += [last_writer[k] for k in fields.get(base, ())]
-            for key in stage.optional_inputs:
+            for key in optional_inputs:
                 deps += [last_writer[key]] if key in last_writer else []
                 base = keys.split(key)[0]
-                if key in last_writer and base not in SOURCE_KEYS and base not in node.expects:
-                    node.expects += (base,)
+                if key in last_writer and base not in SOURCE_KEYS and base not in dict(node.expects):
+                    node.expects += ((base, last_writer[base]),)
                 if keys.split(key)[1] is None and key not in SOURCE_KEYS:
                     deps += [last_writer[k] for k in fields.get(key, ())]
-            for key in stage.outputs:
+            for key in outputs:
                 base, part = keys.split(key)
                 if part is None and key in SOURCE_KEYS and key not in STAGE_WRITABLE_SOURCE_KEYS:
                     raise ConfigError(f"stage {node.name!r} may not output {key!r}: it is provided by the source")
@@ -233,14 +256,14 @@ class Graph:
                                       f"stages: {', '.join(self.nodes)}")
                 deps.append(name)
             node.parents = sorted(set(d for d in deps if d != node.name))
-            for key in (*stage.inputs, *stage.optional_inputs):
+            for key in (*inputs, *optional_inputs):
                 base, part = keys.split(key)
                 if part is None:
                     whole_readers.setdefault(key, []).append(node.name)
                 else:
                     field_readers.setdefault(key, []).append(node.name)
                     field_readers.setdefault(base, []).append(node.name)
-            for key in stage.outputs:
+            for key in outputs:
                 base, part = keys.split(key)
                 rows = f"{base}.{keys.ROWS}"
                 if part is None or base not in last_writer:  # makes the value (the first writer of a field of

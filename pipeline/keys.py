@@ -16,6 +16,10 @@ the value (new rows: a detector, a filter) and counts as writing every field it 
 Reading the whole key means reading the value as every earlier stage left it (all its fields). A stage that needs
 only the rows themselves (a tracker: the boxes and scores) reads the field ``rows`` (``persons.rows``), which
 whoever makes the value writes; it then does not wait for the stages that add other fields.
+
+A key may go one level further, ``key.field.detail`` (``persons.faces.gaze``): what a stage adds inside a field
+(the gaze of the faces). The graph checks at build that some earlier stage declares writing the detail a stage
+reads; for everything else (order, merging, presence on a frame) a detail is its field (``field_key``).
 """
 from __future__ import annotations
 
@@ -27,9 +31,20 @@ ROWS = "rows"
 
 
 def split(key: str) -> tuple[str, str | None]:
-    """"persons.faces" -> ("persons", "faces"); "depth" -> ("depth", None)."""
-    base, _, part = key.partition(".")
-    return base, (part or None)
+    """"persons.faces" -> ("persons", "faces"); "depth" -> ("depth", None); a detail is its field:
+    "persons.faces.gaze" -> ("persons", "faces")."""
+    base, _, rest = key.partition(".")
+    return base, (rest.partition(".")[0] or None)
+
+
+def field_key(key: str) -> str:
+    """The key or field a declared key stands for: "persons.faces.gaze" -> "persons.faces"."""
+    base, part = split(key)
+    return base if part is None else f"{base}.{part}"
+
+
+def is_detail(key: str) -> bool:
+    return key.count(".") >= 2
 
 
 def attributes(value: Any, part: str) -> tuple[str, ...]:
@@ -39,6 +54,8 @@ def attributes(value: Any, part: str) -> tuple[str, ...]:
 
 
 def has_part(value: Any, part: str) -> bool:
+    if part == ROWS and ROWS not in (getattr(type(value), "PARTS", None) or {}):
+        return value is not None  # any value is its own rows
     return value is not None and getattr(value, attributes(value, part)[0], None) is not None
 
 
@@ -57,7 +74,7 @@ def writes(outputs: Iterable[str]) -> dict[str, tuple[str, ...] | None]:
             out[base] = None
         elif base not in out:
             out[base] = (part,)
-        elif out[base] is not None:
+        elif out[base] is not None and part not in out[base]:
             out[base] = (*out[base], part)
     return out
 

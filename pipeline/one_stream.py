@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 from pipeline.engine import Engine, StreamOptions
 from pipeline.graph import Graph
 from pipeline.metrics import RunReport
-from pipeline.modes import check_mode
+from pipeline.modes import OFFLINE, check_mode
 from pipeline.packet import FramePacket
 from pipeline.sinks.base import Sink
 from pipeline.sources.base import Source
@@ -19,7 +19,7 @@ from pipeline.sources.base import Source
 
 @dataclass
 class RunOptions:
-    mode: str = "offline"
+    mode: str = OFFLINE
     max_in_flight: int | None = None
     max_frames: int | None = None
     device: str = "auto"

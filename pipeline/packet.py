@@ -125,6 +125,12 @@ class FramePacket:
             return None
         return self.depth.astype(np.float32) * np.float32(self.depth_scale)
 
+    @property
+    def depth_camera(self) -> Intrinsics | None:
+        """The intrinsics the depth image's pixels follow: the colour camera's where the depth is registered to
+        it, the depth camera's otherwise."""
+        return self.color_intrinsics if self.depth_aligned else self.depth_intrinsics
+
     def aligned_depth_metres(self, reader: str) -> np.ndarray | None:
         """Depth in metres registered to the colour image, for stages that look up depth at colour pixels; None
         without depth, and None with a warning (once per reader) where the depth is still in the depth camera:

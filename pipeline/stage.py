@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from pipeline.packet import FramePacket
+from pipeline.modes import OFFLINE
 
 
 class StageParams(BaseModel):
@@ -30,7 +31,7 @@ class StageContext:
     """What a stage learns at setup: its name in the graph and the session's settings."""
 
     name: str
-    mode: str = "offline"
+    mode: str = OFFLINE
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "tensorrt"
 
 
@@ -40,7 +41,7 @@ class StreamContext:
 
     stream_id: str
     name: str = ""
-    mode: str = "offline"
+    mode: str = OFFLINE
     live: bool = False
     fps: float | None = None
     sequence: bool = True  # frames follow each other in time; False: unrelated images (nothing carries over)

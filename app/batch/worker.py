@@ -15,6 +15,7 @@ from app.batch.threads import apply_thread_budget
 from pipeline import endings
 from pipeline.errors import PerceptError
 from pipeline.sources import source_for_path
+from pipeline.modes import OFFLINE
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class FileRunner:
                                error=one_line(f"cannot write {target.parent}: {exc.strerror or exc}"))
         try:
             report = self.session.run_to_folder(source_for_path(job.source), tmp, video=self.config.video, progress=False,
-                                                mode="offline")
+                                                mode=OFFLINE)
             frames, fps, ended_by = report.frames_done, report.fps, report.ended_by
             if ended_by != endings.END_OF_STREAM:
                 error = one_line(report.error or f"ended by {ended_by}")

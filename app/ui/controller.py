@@ -30,6 +30,7 @@ from pipeline.packet import FramePacket
 from pipeline.sinks.base import Sink
 from pipeline.sources.base import Source
 from pipeline.sources.playback import PlaybackSource
+from pipeline.modes import OFFLINE
 
 log = logging.getLogger(__name__)
 # Offline frames in the graph at once in the UI: enough to keep two cores busy, few enough that pause, seek
@@ -142,7 +143,7 @@ class SessionController(QObject):
                 prepared.playback.seek(seek)
             chosen = self.session.mode_for(prepared.source, mode)
             self._sink = sink = _DeliveryCounter()
-            in_flight = UI_OFFLINE_IN_FLIGHT if chosen == "offline" else None
+            in_flight = UI_OFFLINE_IN_FLIGHT if chosen == OFFLINE else None
             with self._lock:
                 self.delivered = 0
             stream = self.session.start(prepared.source, sinks=[sink], mode=chosen, max_frames=max_frames,

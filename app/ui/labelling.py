@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderV
 
 from app.ui.label_timeline import LabelSpan, LabelTimeline, TrackPresence, presence_spans
 from pipeline.errors import PerceptError
+from pipeline.modes import OFFLINE
 
 TEACH_EPOCHS = 8
 
@@ -230,7 +231,7 @@ class LabellingPanel(QWidget):
                 shutil.rmtree(out, ignore_errors=True)
                 session = Session.from_options(graph, device=self.session.device)
                 with session:
-                    report = session.run_to_folder(str(files.recording), out, video=False, mode="offline")
+                    report = session.run_to_folder(str(files.recording), out, video=False, mode=OFFLINE)
                 (out / "results.jsonl").replace(files.results)
                 job.messages.put({"done": "analysis", "frames": report.frames_done})
             except Exception as exc:  # shown in the status bar; the UI goes on

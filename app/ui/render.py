@@ -174,8 +174,7 @@ def point_cloud(packet: FramePacket) -> tuple[np.ndarray, np.ndarray] | None:
     the colour image where depth is aligned to it, else by distance."""
     metres = packet.depth_metres()
     h, w = metres.shape
-    intr = packet.color_intrinsics if packet.depth_aligned else packet.depth_intrinsics
-    intr = intr or packet.depth_intrinsics or packet.color_intrinsics
+    intr = packet.depth_camera or packet.depth_intrinsics or packet.color_intrinsics
     if intr is not None and (intr.width, intr.height) == (w, h):
         fx, fy, cx, cy = intr.fx, intr.fy, intr.cx, intr.cy
     else:  # unknown camera: a nominal 60-degree field of view

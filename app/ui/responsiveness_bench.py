@@ -19,6 +19,7 @@ import numpy as np
 
 from app.display import offscreen_unless_display
 from app.exit_codes import EXIT_OK
+from pipeline.modes import OFFLINE
 
 TICK_MS = 10
 
@@ -77,7 +78,7 @@ def run_bench(graph: str = "default", source: str | None = None, frames: int = 3
             done.timeout.connect(lambda: window.controller.last_report is not previous
                                  and window.controller.last_report is not None and loop.quit())
             before = window.frames_shown
-            window.open_source(_source(source), "offline", max_frames=frames)
+            window.open_source(_source(source), OFFLINE, max_frames=frames)
             last[0] = time.perf_counter()
             ticker.start(TICK_MS)
             done.start(50)

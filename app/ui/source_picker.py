@@ -10,6 +10,7 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from app.ui.sources import SAMPLE_SPEC
+from pipeline.modes import LIVE, OFFLINE
 
 log = logging.getLogger(__name__)
 VIDEO_FILTER = ("Recordings (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.mpg *.ts *.wmv *.bag *.db3);;"
@@ -28,7 +29,7 @@ class SourcePicker(QWidget):
         self.combo.setToolTip("Source: cameras, the bundled sample, recent files")
         self.combo.activated.connect(self._activated)
         self.mode = QComboBox()
-        self.mode.addItems(["offline", "live"])
+        self.mode.addItems([OFFLINE, LIVE])
         self.mode.setToolTip("Recordings: offline (every frame, lossless) or live (newest frame wins, drops)")
         file_button = QToolButton(text="File...")
         file_button.clicked.connect(self.pick_file)

@@ -168,7 +168,7 @@ class RerunExporter(Exporter):
 def point_cloud(packet: FramePacket, step: int = CLOUD_STEP) -> tuple[np.ndarray, np.ndarray | None] | None:
     """(N,3) points in the colour camera frame (metres) from every ``step``-th depth pixel, with their colours
     when depth is aligned; None without depth intrinsics."""
-    k = packet.color_intrinsics if packet.depth_aligned else packet.depth_intrinsics
+    k = packet.depth_camera
     if packet.depth is None or k is None:
         return None
     z = packet.depth[::step, ::step].astype(np.float32) * np.float32(packet.depth_scale)

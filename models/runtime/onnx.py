@@ -179,9 +179,7 @@ class OnnxModel:
         if n is None:
             return self.session.run(self.output_names, feeds)
         size = 1 << max(0, n - 1).bit_length()
-        padded = {k: np.concatenate([v, np.zeros((size - n, *v.shape[1:]), v.dtype)]) if size > n else v
-                  for k, v in feeds.items()}
-        return [o[:n] for o in self.session.run(self.output_names, padded)]
+        return [o[:n] for o in self.session.run(self.output_names, _pad_rows(feeds, size))]
 
     def run_chunked(self, feeds: dict[str, np.ndarray], chunk: int, pad: bool = False) -> list[np.ndarray]:
         """``run`` over the first axis in calls of at most ``chunk`` rows, outputs joined: a crowd in calls of the
@@ -194,9 +192,8 @@ class OnnxModel:
         for start in range(0, n, chunk):
             part = {k: v[start:start + chunk] for k, v in feeds.items()}
             got = len(next(iter(part.values())))
-            if pad and got < chunk:
-                part = {k: np.concatenate([v, np.zeros((chunk - got, *v.shape[1:]), v.dtype)])
-                        for k, v in part.items()}
+            if pad:
+                part = _pad_rows(part, chunk)
             parts.append([np.asarray(o)[:got] for o in self.run(part)])
         return [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
 
@@ -239,6 +236,12 @@ class OnnxModel:
     def describe(self) -> dict:
         return {"model": self.path.name, "providers": self.providers, "requested": self.requested_providers,
                 "fp16": self.fp16, **({"fp16_rejected": self.fp16_rejected} if self.fp16_rejected else {})}
+
+
+def _pad_rows(feeds: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+    """Every input zero-padded along the batch axis to ``size`` rows (inputs already that long kept as they are)."""
+    return {k: np.concatenate([v, np.zeros((size - len(v), *v.shape[1:]), v.dtype)]) if len(v) < size else v
+            for k, v in feeds.items()}
 
 
 def _batch_to_pad(model: "OnnxModel", feeds: dict[str, np.ndarray]) -> int | None:

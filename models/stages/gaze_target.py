@@ -37,7 +37,7 @@ class GazeTargetParams(StageParams):
 @register_stage
 class GazeTargetStage(Stage):
     type_name = "gaze_target"
-    inputs = ("persons.faces",)
+    inputs = ("persons.faces.gaze",)  # a head_gaze or learned_gaze stage before it (checked at build)
     optional_inputs = ("depth", "persons.track_ids")  # the id of the person looked at
     outputs = ("persons.faces",)
     stateless = True
@@ -50,8 +50,6 @@ class GazeTargetStage(Stage):
             return {"persons": persons}
         target_3d, target_px = faces.filled("gaze_target_3d"), faces.filled("gaze_target_px")
         target_id = faces.filled("gaze_target_track_id")
-        if faces.gaze is None and faces.found.any():  # a graph without a gaze stage: say so, not pass silently
-            raise ValueError("the faces carry no gaze: add a head_gaze or learned_gaze stage before gaze_target")
         if faces.gaze is None or faces.gaze_origin_3d is None:
             rows = np.zeros(len(faces), bool)
         else:

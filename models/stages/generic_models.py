@@ -21,6 +21,10 @@ from models.vision.persons import Persons
 from pipeline.stage import Stage, StageContext, StageParams
 
 
+def _keypoint_names(k: int) -> tuple[str, ...]:
+    return COCO17_NAMES if k == 17 else tuple(f"kp{i}" for i in range(k))
+
+
 class YoloParams(StageParams):
     model: str = Field(description="path to an Ultralytics YOLO ONNX export (or a manifest name)")
     task: str = Field(default="detect", pattern="^(detect|pose)$")
@@ -59,8 +63,7 @@ class YoloStage(Stage):
             return {"objects": Detections(boxes, dec.scores, dec.class_ids, tuple(p.class_names))}
         kps = dec.keypoints.copy()
         kps[..., :2] = lb.to_image(kps[..., :2])
-        names = COCO17_NAMES if p.num_keypoints == 17 else tuple(f"kp{i}" for i in range(p.num_keypoints))
-        return {"persons": Persons(boxes, dec.scores, keypoints=kps, keypoint_names=names)}
+        return {"persons": Persons(boxes, dec.scores, keypoints=kps, keypoint_names=_keypoint_names(p.num_keypoints))}
 
     def describe(self) -> dict:
         return self.model.describe()
@@ -106,10 +109,6 @@ class RtmposeParams(StageParams):
     mean: list[float] = Field(default_factory=lambda: [123.675, 116.28, 103.53], description="RGB")
     std: list[float] = Field(default_factory=lambda: [58.395, 57.12, 57.375])
     device: str = device_field()
-
-
-def _keypoint_names(k: int) -> tuple[str, ...]:
-    return COCO17_NAMES if k == 17 else tuple(f"kp{i}" for i in range(k))
 
 
 @register_stage

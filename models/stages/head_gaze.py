@@ -58,7 +58,7 @@ class HeadGazeStage(Stage):
     type_name = "head_gaze"
     inputs = ("persons.faces",)
     optional_inputs = ("depth", "persons.track_ids")  # track ids: the per-track smoothing
-    outputs = ("persons.faces",)
+    outputs = ("persons.faces", "persons.faces.head_rotation", "persons.faces.gaze")
     Params = HeadGazeParams
 
     def setup(self, context: StageContext) -> None:

@@ -136,9 +136,14 @@ class LearnedGazeStage(Stage):
 
     type_name = "learned_gaze"
     inputs = ("color", "persons.faces")
-    outputs = ("persons.faces",)
+    outputs = ("persons.faces", "persons.faces.gaze")
     stateless = True
     Params = LearnedGazeParams
+
+    def __init__(self, params: LearnedGazeParams | None = None) -> None:
+        super().__init__(params)
+        if self.params.frame != "camera":  # angles relative to the head: a head pose stage before it
+            self.inputs = (*self.inputs, "persons.faces.head_rotation")
 
     def setup(self, context: StageContext) -> None:
         self.model = load_stage_model(self.params.model, self.params.device, context.device)
@@ -264,8 +269,6 @@ class LearnedGazeStage(Stage):
         to_camera = None  # (n,3,3): model frame -> camera frame
         roll = np.zeros(len(faces))
         if p.frame != "camera":
-            if faces.head_rotation is None:  # a graph without head pose: say so, not NaN gaze in silence
-                raise ValueError(f"frame {p.frame!r} needs the head rotation: add a head_gaze stage before this one")
             rot = faces.filled("head_rotation").astype(np.float64)
             ok &= np.isfinite(rot).all(axis=(1, 2))
             if p.frame == "head":

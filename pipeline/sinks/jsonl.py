@@ -27,10 +27,14 @@ class JsonlSink(Sink):
                            | getattr(os, "O_CLOEXEC", 0), 0o666)
         self._end = 0
 
+    def record(self, packet: FramePacket) -> dict[str, Any]:
+        """The line's content (the app's results sink takes it from models/results.py)."""
+        return packet.to_record(self.defaults)
+
     def write(self, packet: FramePacket) -> None:
         assert self._fd is not None, "JsonlSink.write before open"
         # build the whole line first: a failure while serialising must not leave half a line behind
-        line = json.dumps(packet.to_record(self.defaults), separators=(",", ":"), allow_nan=False) + "\n"
+        line = json.dumps(self.record(packet), separators=(",", ":"), allow_nan=False) + "\n"
         self._write_line(line.encode("utf-8"))
         self.lines += 1
 

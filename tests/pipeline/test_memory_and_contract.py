@@ -9,6 +9,7 @@ import pytest
 
 from app.graph_bench import MemorySource, memory_line, packet_bytes, preload, replay_index
 from app.command_setup import load_builtin_stages
+from models.runtime.onnx import OnnxModel
 from models.stages.pose import PoseParams, PoseStage
 from models.vision.persons import Persons
 from pipeline.errors import ConfigError
@@ -70,6 +71,14 @@ class _SureModel:
         lm[:, :, 1] = np.linspace(40, 216, 39)
         lm[:, :, 3] = 20.0  # visibility logit
         return [lm.reshape(n, 195), np.full((n, 1), 20.0, np.float32), *_rest(n)]
+
+    # the real model's chunking, over this stand-in's run_input
+    input_names = ["x"]
+    run_chunked = OnnxModel.run_chunked
+    run_input_chunked = OnnxModel.run_input_chunked
+
+    def run(self, feeds):
+        return self.run_input(feeds["x"])
 
 
 def _pose(**params) -> PoseStage:

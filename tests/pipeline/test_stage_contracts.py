@@ -242,6 +242,57 @@ def test_an_optional_input_whose_maker_failed_on_the_frame_skips_the_stage():
     assert [p.get("used") for p in alone] == ["alone", "alone"] and not any(p.errors for p in alone)
 
 
+def test_a_switched_off_maker_leaves_the_optional_reader_working_alone():
+    """The UI's stage switch: pose off, face_mesh runs on the whole image (as in a graph without pose)."""
+    from pipeline.engine import Engine, StreamOptions
+    from pipeline.sinks.memory import ListSink
+
+    engine = Engine(graph(("make", "test_flaky_make_crowd"), ("use", "test_uses_crowd_if_any")), device="cpu")
+    try:
+        engine.set_enabled("make", False)
+        sink = ListSink()
+        engine.open_stream(CountingSource(2), [sink], StreamOptions()).run_to_end()
+    finally:
+        engine.close()
+    assert [p.get("used") for p in sink.packets] == ["alone", "alone"] and not any(p.errors for p in sink.packets)
+
+
+def test_a_detail_needs_a_stage_that_declares_it_and_orders_as_its_field():
+    from app.command_setup import load_builtin_stages
+
+    load_builtin_stages()
+    stages = [{"name": "pose", "type": "tracked_pose"}, {"name": "face", "type": "face_mesh"},
+              {"name": "target", "type": "gaze_target"}]
+    with pytest.raises(ConfigError, match=r"stage 'target' needs input 'persons.faces.gaze' which no earlier stage "
+                                          r"produces; no stage in this graph produces it: add one of type "
+                                          r"head_gaze, learned_gaze before 'target'"):
+        Graph.from_config(parse_graph_config({"stages": stages}))
+    g = Graph.from_config(parse_graph_config({"stages": stages[:2] + [{"name": "head", "type": "head_gaze"}]
+                                              + stages[2:]}))
+    assert set(g.nodes["target"].parents) == {"head", "pose"}  # the gaze (a detail of faces), the track ids
+    learned = {"name": "gaze", "type": "learned_gaze", "params": {"model": "any.onnx", "frame": "head"}}
+    with pytest.raises(ConfigError, match=r"needs input 'persons.faces.head_rotation' .* add one of type head_gaze"):
+        Graph.from_config(parse_graph_config({"stages": stages[:2] + [learned]}))
+
+
+def test_the_missing_producer_hint_names_makers_not_stages_that_need_the_value_too():
+    from app.command_setup import load_builtin_stages
+
+    load_builtin_stages()
+    with pytest.raises(ConfigError) as err:
+        Graph.from_config(parse_graph_config({"stages": [{"name": "t", "type": "tracker"},
+                                                         {"name": "p", "type": "pose"}]}))
+    message = str(err.value)
+    assert "needs input 'persons.rows'" in message and "tracked_pose" in message
+    assert "stages that produce it: p" not in message and " pose," not in message  # pose needs persons itself
+
+
+def test_any_value_is_its_own_rows():
+    assert keys.has_part(object(), keys.ROWS) and not keys.has_part(None, keys.ROWS)
+    assert keys.split("persons.faces.gaze") == ("persons", "faces") and keys.is_detail("persons.faces.gaze")
+    assert keys.writes(("persons.faces", "persons.faces.gaze")) == {"persons": ("faces",)}
+
+
 def test_a_field_writer_that_changes_rows_is_an_error_on_the_frame():
     _, results = run(graph(("make", "test_make_crowd"), ("bad", "test_bad_field_writer")), 2)
     assert all("changed the rows (3 -> 1)" in p.errors[0]["error"] for p in results)
