@@ -126,7 +126,8 @@ def contrast_model(tmp_path_factory):
 
 def test_registered():
     assert _registry["learned_gaze"] is LearnedGazeStage
-    assert LearnedGazeStage.inputs == ("color", "persons.faces") and LearnedGazeStage.outputs == ("persons.faces",)
+    assert LearnedGazeStage.inputs == ("color", "persons.faces")
+    assert LearnedGazeStage.outputs == ("persons.faces", "persons.faces.gaze")
     assert LearnedGazeStage.stateless
 
 
