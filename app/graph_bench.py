@@ -217,6 +217,7 @@ def run_sequential(session: Session, frames: list[FramePacket], total: int) -> S
     stream = StreamContext("sequential", "memory", sequence=getattr(frames, "sequence", True))
     states = {node.name: node.stage.open_stream(stream) for node in nodes}
     with_state = {node.name: takes_state(node.stage) for node in nodes}
+    writes = {node.name: keys.writes(node.stage.outputs) for node in nodes}
     stage_ms: dict[str, list[float]] = {n.name: [] for n in nodes}
     e2e: list[float] = []
     source = MemorySource(frames, total=total)
@@ -233,7 +234,7 @@ def run_sequential(session: Session, frames: list[FramePacket], total: int) -> S
                         outputs = node.stage.process(packet, states[node.name])
                     else:
                         outputs = node.stage.process(packet)
-                    packet.apply(outputs or {}, keys.writes(node.stage.outputs), node.name)
+                    packet.apply(outputs or {}, writes[node.name], node.name)
                 except Exception as exc:  # as the engine does with on_error: skip (recorded on the frame)
                     packet.errors.append({"stage": node.name, "error": f"{type(exc).__name__}: {exc}"})
                 stage_ms[node.name].append((time.perf_counter() - s) * 1000.0)

@@ -10,6 +10,7 @@ the valid choices.
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -233,11 +234,12 @@ class Graph:
                 if part is None:  # the whole value, as every earlier stage left it
                     deps += [last_writer[k] for k in fields.get(base, ())]
             for key in optional_inputs:
-                deps += [last_writer[key]] if key in last_writer else []
-                base = keys.split(key)[0]
-                if key in last_writer and base not in SOURCE_KEYS and base not in dict(node.expects):
-                    node.expects += ((base, last_writer[base]),)
-                if keys.split(key)[1] is None and key not in SOURCE_KEYS:
+                base, part = keys.split(key)
+                if key in last_writer:
+                    deps.append(last_writer[key])
+                    if base not in SOURCE_KEYS and all(b != base for b, _ in node.expects):
+                        node.expects += ((base, last_writer[base]),)
+                if part is None and key not in SOURCE_KEYS:
                     deps += [last_writer[k] for k in fields.get(key, ())]
             for key in outputs:
                 base, part = keys.split(key)
@@ -285,8 +287,6 @@ class Graph:
     def _topological_order(self) -> list[str]:
         """Dependencies first, otherwise the order the stages are listed in (what the UI's stage table and the
         metrics show, so they read like the graph file)."""
-        import heapq
-
         listed = {name: i for i, name in enumerate(self.nodes)}
         indegree = {name: len(n.parents) for name, n in self.nodes.items()}
         ready = [(listed[name], name) for name, d in indegree.items() if d == 0]

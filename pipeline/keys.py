@@ -47,14 +47,17 @@ def is_detail(key: str) -> bool:
     return key.count(".") >= 2
 
 
+def _parts(value: Any) -> dict[str, tuple[str, ...]]:
+    return getattr(type(value), "PARTS", None) or {}
+
+
 def attributes(value: Any, part: str) -> tuple[str, ...]:
     """The attributes of ``value`` that carry field ``part`` (the field's own name where the type says nothing)."""
-    parts = getattr(type(value), "PARTS", None) or {}
-    return tuple(parts.get(part, (part,)))
+    return tuple(_parts(value).get(part, (part,)))
 
 
 def has_part(value: Any, part: str) -> bool:
-    if part == ROWS and ROWS not in (getattr(type(value), "PARTS", None) or {}):
+    if part == ROWS and ROWS not in _parts(value):
         return value is not None  # any value is its own rows
     return value is not None and getattr(value, attributes(value, part)[0], None) is not None
 

@@ -61,8 +61,8 @@ class FileRunner:
             return FileOutcome(job.rel, "failed", attempts=job.attempt,
                                error=one_line(f"cannot write {target.parent}: {exc.strerror or exc}"))
         try:
-            report = self.session.run_to_folder(source_for_path(job.source), tmp, video=self.config.video, progress=False,
-                                                mode=OFFLINE)
+            report = self.session.run_to_folder(source_for_path(job.source), tmp, video=self.config.video,
+                                                progress=False, mode=OFFLINE)
             frames, fps, ended_by = report.frames_done, report.fps, report.ended_by
             if ended_by != endings.END_OF_STREAM:
                 error = one_line(report.error or f"ended by {ended_by}")

@@ -123,6 +123,8 @@ class RtmposeStage(Stage):
 
     def setup(self, context: StageContext) -> None:
         self.model = load_stage_model(self.params.model, self.params.device, context.device)
+        k = self.model.session.get_outputs()[0].shape[1]  # SimCC: (batch, keypoints, bins)
+        self.num_keypoints = k if isinstance(k, int) else len(COCO17_NAMES)
 
     def affines(self, boxes: np.ndarray) -> list[np.ndarray]:
         p = self.params
@@ -143,8 +145,7 @@ class RtmposeStage(Stage):
         persons: Persons = packet.get("persons")
         p = self.params
         if len(persons) == 0:  # no one: no keypoints, but the field is written (readers run on the frame)
-            k = self.model.session.get_outputs()[0].shape[1]
-            k = k if isinstance(k, int) else len(COCO17_NAMES)
+            k = self.num_keypoints
             return {"persons": replace(persons, keypoints=np.zeros((0, k, 3), np.float32),
                                        keypoint_names=_keypoint_names(k), keypoints_3d=None, keypoints_3d_conf=None)}
         mats = self.affines(persons.boxes)
